@@ -1,0 +1,47 @@
+//! Builds the zloop addon (build/zloop.node with `--prefix build`), runs the reactor's tests, and
+//! cross-compiles the reactor for aarch64-macos so the kqueue backend is type-checked on Linux.
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+
+    const reactor = b.createModule(.{
+        .root_source_file = b.path("native/reactor/root.zig"),
+        .target = target,
+        .optimize = optimize,
+    });
+
+    const addon = b.addSharedLibrary(.{
+        .name = "zloop",
+        .root_source_file = b.path("native/binding/main.zig"),
+        .target = target,
+        .optimize = optimize,
+    });
+    addon.root_module.addImport("reactor", reactor);
+    addon.addIncludePath(b.path("node_modules/node-api-headers/include"));
+    addon.linkLibC();
+    // N-API and libuv symbols come from the node binary that loads the addon.
+    addon.linker_allow_shlib_undefined = true;
+    const install_addon = b.addInstallFileWithDir(addon.getEmittedBin(), .prefix, "zloop.node");
+    b.getInstallStep().dependOn(&install_addon.step);
+
+    const test_step = b.step("test", "Run the reactor's unit tests and check the kqueue backend compiles");
+    const reactor_tests = b.addTest(.{
+        .root_source_file = b.path("native/reactor/root.zig"),
+        .target = target,
+        .optimize = optimize,
+    });
+    test_step.dependOn(&b.addRunArtifact(reactor_tests).step);
+
+    const macos_check = b.addTest(.{
+        .name = "reactor-macos",
+        .root_source_file = b.path("native/reactor/root.zig"),
+        .target = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .macos }),
+        .optimize = .Debug,
+    });
+    const check_macos_step = b.step("check-macos", "Cross-compile the reactor (kqueue backend) for aarch64-macos");
+    // Compiling the test binary type-checks every backend function and test; it is not run.
+    check_macos_step.dependOn(&macos_check.step);
+    test_step.dependOn(check_macos_step);
+}
