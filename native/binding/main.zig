@@ -84,7 +84,7 @@ const BoundReactor = struct {
         var iterations: u32 = 0;
         while (true) {
             control[header.work_pending] = 0;
-            const count = self.reactor.collect(self.shared[header.ints..]);
+            const count = self.reactor.collect(self.shared);
             if (!self.callBatch(count)) {
                 // The environment is going away (worker termination): deliver nothing more.
                 self.stopPolling();

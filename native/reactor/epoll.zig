@@ -17,6 +17,8 @@ pub const Poller = struct {
     epoll_fd: i32,
     wakeup_fd: i32,
     timer_fd: i32,
+    /// Set by `poll` when it drained an expiry of the timer; the caller clears it.
+    timer_expired: bool = false,
 
     pub fn init() !Poller {
         const epoll_fd = try posix.epoll_create1(linux.EPOLL.CLOEXEC);
@@ -98,7 +100,11 @@ pub const Poller = struct {
             const tag: Tag = @enumFromInt(@as(u32, @truncate(item.data.u64 >> 32)));
             const fd: i32 = @bitCast(@as(u32, @truncate(item.data.u64)));
             switch (tag) {
-                .wakeup, .timer => drainCounter(fd),
+                .wakeup => drainCounter(fd),
+                .timer => {
+                    drainCounter(fd);
+                    self.timer_expired = true;
+                },
                 .user => {
                     events[count] = .{
                         .fd = fd,

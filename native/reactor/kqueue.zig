@@ -14,6 +14,8 @@ const timer_ident: usize = 2;
 
 pub const Poller = struct {
     kqueue_fd: i32,
+    /// Set by `poll` when the timer fired; the caller clears it.
+    timer_expired: bool = false,
 
     pub fn init() !Poller {
         const kqueue_fd = try posix.kqueue();
@@ -75,6 +77,7 @@ pub const Poller = struct {
         const ready = posix.kevent(self.kqueue_fd, &.{}, raw[0..wanted], &timeout) catch 0;
         var count: usize = 0;
         for (raw[0..ready]) |item| {
+            if (item.filter == c.EVFILT.TIMER) self.timer_expired = true;
             if (item.filter == c.EVFILT.USER or item.filter == c.EVFILT.TIMER) continue;
             // kqueue reports read and write readiness of one fd as two events; JS merges them.
             events[count] = .{

@@ -44,6 +44,7 @@ comptime {
     for (required) |name| {
         if (!@hasDecl(Poller, name)) @compileError("poller backend lacks " ++ name);
     }
+    if (!@hasField(Poller, "timer_expired")) @compileError("poller backend lacks timer_expired");
 }
 
 /// Events reported by one `poll` call at most. Readiness is level-triggered, so whatever does
@@ -70,6 +71,7 @@ test "poller: an armed timer fires, a disarmed one does not" {
 
     poller.armTimer(1_000_000); // 1 ms
     try std.testing.expectEqual(@as(usize, 0), poller.poll(&events, 100));
+    try std.testing.expect(poller.timer_expired);
     try std.testing.expect(!try pollFdReadable(poller.pollFd()));
 
     poller.armTimer(5_000_000);

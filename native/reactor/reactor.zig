@@ -14,6 +14,8 @@ pub const header = struct {
     pub const in_dispatch = 0;
     /// Set by JS when its ready queue has callbacks, read by Zig after each batch.
     pub const work_pending = 1;
+    /// Set by Zig when the timer deadline passed, so JS re-arms it even if nothing was due.
+    pub const timer_expired = 2;
     pub const ints = 4;
 };
 
@@ -41,9 +43,11 @@ pub const Reactor = struct {
         self.poller.deinit();
     }
 
-    /// Polls without waiting and writes one record per ready fd into `records` (the part of the
-    /// shared array after the header). Returns how many records were written.
-    pub fn collect(self: *Reactor, records: []i32) usize {
+    /// Polls without waiting and writes one record per ready fd after the header of `shared`,
+    /// flagging a timer expiry in the header. Returns how many records were written.
+    pub fn collect(self: *Reactor, shared: []i32) usize {
+        std.debug.assert(shared.len >= header.ints);
+        const records = shared[header.ints..];
         std.debug.assert(records.len % record_ints == 0);
         var events: [poller_mod.events_max]Event = undefined;
         const capacity = @min(events.len, records.len / record_ints);
@@ -56,6 +60,10 @@ pub const Reactor = struct {
             if (event.hangup) flags |= ReadyFlags.hangup;
             record.* = .{ @intFromEnum(RecordKind.fd_ready), event.fd, flags, 0 };
         }
+        if (self.poller.timer_expired) {
+            self.poller.timer_expired = false;
+            shared[header.timer_expired] = 1;
+        }
         return count;
     }
 };
@@ -66,12 +74,12 @@ test "reactor: a readable pipe becomes one fd_ready record" {
     const pipe = try std.posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
     defer std.posix.close(pipe[0]);
     defer std.posix.close(pipe[1]);
-    var records = [_]i32{0} ** (record_ints * 8);
+    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
 
     try std.testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
     _ = try std.posix.write(pipe[1], "hello");
-    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&records));
-    try std.testing.expectEqualSlices(i32, &.{ 1, pipe[0], ReadyFlags.readable, 0 }, records[0..4]);
+    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&shared));
+    try std.testing.expectEqualSlices(i32, &.{ 1, pipe[0], ReadyFlags.readable, 0 }, shared[header.ints..][0..4]);
 }
 
 test "reactor: a closed write end reports hangup to the reader" {
@@ -79,12 +87,12 @@ test "reactor: a closed write end reports hangup to the reader" {
     defer reactor.deinit();
     const pipe = try std.posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
     defer std.posix.close(pipe[0]);
-    var records = [_]i32{0} ** (record_ints * 8);
+    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
 
     try std.testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
     std.posix.close(pipe[1]);
-    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&records));
-    try std.testing.expect(records[2] & ReadyFlags.hangup != 0);
+    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&shared));
+    try std.testing.expect(shared[header.ints + 2] & ReadyFlags.hangup != 0);
 }
 
 test "reactor: records never overflow the space they are given" {
@@ -99,7 +107,17 @@ test "reactor: records never overflow the space they are given" {
         std.posix.close(pipe[0]);
         std.posix.close(pipe[1]);
     };
-    var records = [_]i32{0} ** (record_ints * 2);
-    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&records));
-    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&records));
+    var shared = [_]i32{0} ** (header.ints + record_ints * 2);
+    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&shared));
+    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&shared));
+}
+
+test "reactor: an expired timer is flagged in the header once" {
+    var reactor = try Reactor.init();
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints);
+    reactor.poller.armTimer(1);
+    std.time.sleep(1_000_000);
+    try std.testing.expectEqual(@as(usize, 0), reactor.collect(&shared));
+    try std.testing.expectEqual(@as(i32, 1), shared[header.timer_expired]);
 }

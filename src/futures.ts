@@ -1,0 +1,227 @@
+// Future and Task (asyncio futures.py and tasks.py). A Future is awaitable: `await future`
+// resolves with its result or rejects with its exception (CancelledError when cancelled). Done
+// callbacks are scheduled with the loop's callSoon, never called inline, as in asyncio.
+import { CancelledError, InvalidStateError } from './errors.js';
+import type { EventLoop } from './loop.js';
+import { checkCallback, isThenable } from './validate.js';
+
+type DoneCallback<T> = (future: Future<T>) => unknown;
+
+const PENDING = 0;
+const CANCELLED = 1;
+const FINISHED = 2;
+const STATE_NAMES = ['PENDING', 'CANCELLED', 'FINISHED'] as const;
+
+export class Future<T = unknown> implements PromiseLike<T> {
+  readonly #loop: EventLoop;
+  #state: 0 | 1 | 2 = PENDING;
+  #result: T | undefined;
+  #exception: unknown = undefined;
+  #hasException = false;
+  #cancelMessage: string | undefined;
+  #callbacks: DoneCallback<T>[] = [];
+  #promise: Promise<T> | undefined;
+
+  constructor(loop: EventLoop) {
+    this.#loop = loop;
+  }
+
+  getLoop(): EventLoop {
+    return this.#loop;
+  }
+
+  done(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  cancelled(): boolean {
+    return this.#state === CANCELLED;
+  }
+
+  /** The result; throws the exception if one was set, CancelledError if cancelled. */
+  result(): T {
+    if (this.#state === CANCELLED) throw this.#cancelledError();
+    if (this.#state === PENDING) throw new InvalidStateError('Result is not ready.');
+    if (this.#hasException) throw this.#exception;
+    return this.#result as T;
+  }
+
+  /** The exception set on this future, or null; throws CancelledError if cancelled. */
+  exception(): unknown {
+    if (this.#state === CANCELLED) throw this.#cancelledError();
+    if (this.#state === PENDING) throw new InvalidStateError('Exception is not set.');
+    return this.#hasException ? this.#exception : null;
+  }
+
+  setResult(value: T): void {
+    this.#checkPending();
+    this._resolve(value);
+  }
+
+  setException(exception: unknown): void {
+    this.#checkPending();
+    this._reject(exception);
+  }
+
+  /** Cancels the future and schedules its callbacks. Returns false if it was already done. */
+  cancel(message?: string): boolean {
+    if (this.#state !== PENDING) return false;
+    this.#state = CANCELLED;
+    this.#cancelMessage = message;
+    this.#scheduleCallbacks();
+    return true;
+  }
+
+  addDoneCallback(callback: DoneCallback<T>): void {
+    checkCallback(callback, 'callback');
+    if (this.#state !== PENDING) this.#loop.callSoon(callback, this);
+    else this.#callbacks.push(callback);
+  }
+
+  /** Removes every registration of `callback`; returns how many were removed. */
+  removeDoneCallback(callback: DoneCallback<T>): number {
+    const before = this.#callbacks.length;
+    this.#callbacks = this.#callbacks.filter((registered) => registered !== callback);
+    return before - this.#callbacks.length;
+  }
+
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.#asPromise().then(onFulfilled, onRejected);
+  }
+
+  toString(): string {
+    return `<${this.constructor.name} ${STATE_NAMES[this.#state].toLowerCase()}>`;
+  }
+
+  /** @internal Completes with a value, skipping the public state check. */
+  protected _resolve(value: T): void {
+    this.#result = value;
+    this.#state = FINISHED;
+    this.#scheduleCallbacks();
+  }
+
+  /** @internal Completes with an exception, skipping the public state check. */
+  protected _reject(exception: unknown): void {
+    this.#exception = exception;
+    this.#hasException = true;
+    this.#state = FINISHED;
+    this.#scheduleCallbacks();
+  }
+
+  #checkPending(): void {
+    if (this.#state !== PENDING) {
+      throw new InvalidStateError(`invalid state: the future is already ${STATE_NAMES[this.#state]}`);
+    }
+  }
+
+  #cancelledError(): CancelledError {
+    return new CancelledError(this.#cancelMessage ?? '');
+  }
+
+  #scheduleCallbacks(): void {
+    const callbacks = this.#callbacks;
+    if (callbacks.length === 0) return;
+    this.#callbacks = [];
+    for (const callback of callbacks) this.#loop.callSoon(callback, this);
+  }
+
+  /** Made on first `await`/`then`, so an exception nobody awaits is no unhandled rejection. */
+  #asPromise(): Promise<T> {
+    if (this.#promise === undefined) {
+      this.#promise = new Promise<T>((resolve, reject) => {
+        const settle = (): void => {
+          if (this.#state === CANCELLED) reject(this.#cancelledError());
+          else if (this.#hasException) reject(this.#exception);
+          else resolve(this.#result as T);
+        };
+        if (this.#state !== PENDING) settle();
+        else this.#callbacks.push(settle);
+      });
+    }
+    return this.#promise;
+  }
+}
+
+/** What createTask runs: an async function that receives an AbortSignal, or a promise. */
+export type TaskTarget<T> = ((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>;
+
+let nextTaskNumber = 0;
+
+/**
+ * A Future that drives an async function. The function starts on the loop's next iteration and
+ * receives an AbortSignal. `cancel()` aborts the signal (reason: CancelledError) and cancels the
+ * task at once, so `await task` rejects with CancelledError; JavaScript cannot throw into a
+ * pending `await`, so a function that wants to stop early listens to its signal.
+ */
+export class Task<T = unknown> extends Future<T> {
+  #name: string;
+  readonly #controller = new AbortController();
+
+  /** @internal Use loop.createTask(). */
+  constructor(loop: EventLoop, target: TaskTarget<T>, name?: string) {
+    super(loop);
+    if (typeof target !== 'function' && !isThenable(target)) {
+      throw new TypeError('fnOrPromise must be an async function or a promise');
+    }
+    this.#name = name ?? `Task-${++nextTaskNumber}`;
+    loop.callSoon(() => this.#start(target));
+  }
+
+  getName(): string {
+    return this.#name;
+  }
+
+  setName(name: string): void {
+    this.#name = String(name);
+  }
+
+  /** The signal given to the task's function; aborted by cancel(). */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  override setResult(_value: T): void {
+    throw new Error('Task does not support setResult operation');
+  }
+
+  override setException(_exception: unknown): void {
+    throw new Error('Task does not support setException operation');
+  }
+
+  override cancel(message?: string): boolean {
+    if (this.done()) return false;
+    this.#controller.abort(new CancelledError(message ?? ''));
+    return super.cancel(message);
+  }
+
+  override toString(): string {
+    return `<Task ${this.#name} ${super.toString().slice(8, -1)}>`;
+  }
+
+  #start(target: TaskTarget<T>): void {
+    if (this.done()) return; // cancelled before its first step
+    let outcome: T | PromiseLike<T>;
+    try {
+      outcome = typeof target === 'function' ? target(this.#controller.signal) : target;
+    } catch (exception) {
+      this.#fail(exception);
+      return;
+    }
+    Promise.resolve(outcome).then(
+      (value) => {
+        if (!this.done()) this._resolve(value);
+      },
+      (exception: unknown) => {
+        if (!this.done()) this.#fail(exception);
+      },
+    );
+  }
+
+  #fail(exception: unknown): void {
+    if (exception instanceof CancelledError) super.cancel(exception.message || undefined);
+    else this._reject(exception);
+  }
+}

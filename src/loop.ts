@@ -1,0 +1,462 @@
+// EventLoop: asyncio's base event loop on a Zig reactor. The ready queue and the timer heap live
+// here; the reactor (native/) watches fds, the wakeup eventfd and the one timer deadline, and
+// calls #onBatch once per iteration. See ../shared/DESIGN.md ("How a wakeup flows").
+import { Deque } from './deque.js';
+import { Future, Task, type TaskTarget } from './futures.js';
+import { Handle, TimerHandle } from './handles.js';
+import { Header, InterestMask, native, ReadyFlag, RECORD_INTS, RECORDS_MAX, type ReactorHandle } from './native.js';
+import { _getRunningLoop, _setRunningLoop } from './running.js';
+import { TimerHeap } from './timer-heap.js';
+import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
+
+export type ExceptionContext = {
+  message?: string;
+  exception?: unknown;
+  [key: string]: unknown;
+};
+export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+
+// asyncio's numbers: compact the heap once it holds over 100 timers, more than half cancelled.
+const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
+const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
+/** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
+const CLOCK_RESOLUTION = 1e-6;
+
+export class EventLoop {
+  readonly #ready = new Deque<Handle>();
+  readonly #timers = new TimerHeap();
+  #cancelledTimers = 0;
+  readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
+  readonly #reactor: ReactorHandle;
+  readonly #readers = new Map<number, Handle>();
+  readonly #writers = new Map<number, Handle>();
+  readonly #tasks = new Set<Task<any>>();
+  #tasksAfterPrune = 0;
+
+  #closed = false;
+  #running = false;
+  #stopping = false;
+  #inRunOnce = false;
+  /** An eventfd write is in flight; more callSoon calls before the batch need no other. */
+  #wakeRequested = false;
+  /** The deadline the native timer is armed for (Infinity: disarmed). */
+  #armedDeadline = Infinity;
+  #finishRun: (() => void) | null = null;
+
+  #exceptionHandler: ExceptionHandler | null = null;
+  #debug = false;
+  /** In debug mode, callbacks that take longer than this many seconds are logged. */
+  slowCallbackDuration = 0.1;
+
+  constructor() {
+    this.#reactor = native.create(this.#shared, (recordCount) => this.#onBatch(recordCount));
+  }
+
+  // ---- scheduling -------------------------------------------------------------------------
+
+  /** The loop's clock in seconds: monotonic, the clock callAt deadlines are measured on. */
+  time(): number {
+    return performance.now() / 1000;
+  }
+
+  callSoon(callback: Callback, ...args: unknown[]): Handle {
+    this.#checkClosed();
+    checkCallback(callback, 'callback');
+    const handle = new Handle(callback, args, this);
+    this.#ready.push(handle);
+    if (!this.#inRunOnce) this.#requestIteration();
+    return handle;
+  }
+
+  /**
+   * callSoon that may be called from outside the loop's own callbacks (a Node timer or I/O
+   * callback on this thread). Functions cannot cross threads in JavaScript; for other threads
+   * see LoopRef.callSoonThreadsafe.
+   */
+  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle {
+    return this.callSoon(callback, ...args);
+  }
+
+  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle {
+    checkSeconds(delay, 'delay');
+    return this.callAt(this.time() + delay, callback, ...args);
+  }
+
+  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle {
+    checkSeconds(when, 'when');
+    this.#checkClosed();
+    checkCallback(callback, 'callback');
+    const timer = new TimerHandle(when, callback, args, this);
+    this.#timers.push(timer);
+    if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
+    return timer;
+  }
+
+  /** @internal Called by TimerHandle.cancel(). */
+  _timerHandleCancelled(_timer: TimerHandle): void {
+    this.#cancelledTimers++;
+    const scheduled = this.#timers.size;
+    if (
+      scheduled > MIN_SCHEDULED_TIMERS_FOR_COMPACTION &&
+      this.#cancelledTimers / scheduled > MIN_CANCELLED_TIMERS_FRACTION
+    ) {
+      for (const dropped of this.#timers.filter((timer) => !timer._cancelled)) dropped._scheduled = false;
+      this.#cancelledTimers = 0;
+    }
+  }
+
+  /** Diagnostics: timers in the heap, cancelled ones not yet dropped included. */
+  get scheduledTimerCount(): number {
+    return this.#timers.size;
+  }
+
+  // ---- running ----------------------------------------------------------------------------
+
+  /** Runs until stop() is called; the promise resolves once the loop has stopped. */
+  runForever(): Promise<void> {
+    try {
+      this.#checkClosed();
+      this.#checkNotRunning();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#running = true;
+    _setRunningLoop(this);
+    native.start(this.#reactor);
+    this.#wakeRequested = true;
+    native.wake(this.#reactor);
+    this.#armedDeadline = Infinity;
+    this.#armTimer();
+    return new Promise<void>((resolve) => {
+      this.#finishRun = resolve;
+    });
+  }
+
+  /** Runs until `awaitable` (a Future, a promise, or an async function) is done; returns its result. */
+  async runUntilComplete<T>(awaitable: Future<T> | TaskTarget<T>): Promise<T> {
+    this.#checkClosed();
+    this.#checkNotRunning();
+    const future = awaitable instanceof Future ? awaitable : this.createTask(awaitable);
+    if (future.getLoop() !== this) throw new Error('The future belongs to a different loop than the one specified as the loop argument');
+    const stopWhenDone = (): void => this.stop();
+    future.addDoneCallback(stopWhenDone);
+    try {
+      await this.runForever();
+    } finally {
+      future.removeDoneCallback(stopWhenDone);
+    }
+    if (!future.done()) throw new Error('Event loop stopped before Future completed.');
+    return future.result();
+  }
+
+  /** Stops after the current iteration; a loop that is not running stops after its next one. */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#running) this.#requestIteration();
+  }
+
+  isRunning(): boolean {
+    return this.#running;
+  }
+
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Drops pending callbacks and timers and releases the reactor. Idempotent. */
+  close(): void {
+    if (this.#running) throw new Error('Cannot close a running event loop');
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ready.clear();
+    for (const timer of this.#timers.clear()) timer._scheduled = false;
+    this.#cancelledTimers = 0;
+    this.#readers.clear();
+    this.#writers.clear();
+    native.close(this.#reactor);
+  }
+
+  // ---- futures and tasks --------------------------------------------------------------------
+
+  createFuture<T = unknown>(): Future<T> {
+    this.#checkClosed();
+    return new Future<T>(this);
+  }
+
+  createTask<T>(fnOrPromise: TaskTarget<T>, options: { name?: string } = {}): Task<T> {
+    this.#checkClosed();
+    const task = new Task<T>(this, fnOrPromise, options.name);
+    this.#tasks.add(task);
+    // Done tasks are dropped in bulk once the set doubles, so tracking costs O(1) per task.
+    if (this.#tasks.size > 2 * this.#tasksAfterPrune + 64) this.allTasks();
+    return task;
+  }
+
+  /** The tasks of this loop that are not done yet. */
+  allTasks(): Set<Task<any>> {
+    for (const task of this.#tasks) if (task.done()) this.#tasks.delete(task);
+    this.#tasksAfterPrune = this.#tasks.size;
+    return new Set(this.#tasks);
+  }
+
+  // ---- errors and debug -------------------------------------------------------------------
+
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') {
+      throw new TypeError(`A callable object or None is expected, got ${String(handler)}`);
+    }
+    this.#exceptionHandler = handler;
+  }
+
+  getExceptionHandler(): ExceptionHandler | null {
+    return this.#exceptionHandler;
+  }
+
+  /** Routes an error to the exception handler; never throws (handler failures are logged). */
+  callExceptionHandler(context: ExceptionContext): void {
+    const handler = this.#exceptionHandler;
+    if (handler === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch (error) {
+        console.error('Exception in default exception handler', error);
+      }
+      return;
+    }
+    try {
+      handler(this, context);
+    } catch (exception) {
+      try {
+        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception, context });
+      } catch (error) {
+        console.error('Exception in default exception handler while handling an unexpected error in custom exception handler', error);
+      }
+    }
+  }
+
+  /** Logs the context with console.error, as asyncio logs it with logger.error. */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const lines = [context.message || 'Unhandled exception in event loop'];
+    for (const [key, value] of Object.entries(context)) {
+      if (key === 'message' || key === 'exception') continue;
+      lines.push(`${key}: ${String(value)}`);
+    }
+    const exception = context.exception;
+    if (exception !== undefined) {
+      lines.push(exception instanceof Error ? (exception.stack ?? String(exception)) : String(exception));
+    }
+    console.error(lines.join('\n'));
+  }
+
+  setDebug(enabled: boolean): void {
+    this.#debug = Boolean(enabled);
+  }
+
+  getDebug(): boolean {
+    return this.#debug;
+  }
+
+  // ---- fd watchers ------------------------------------------------------------------------
+
+  /** Calls `callback(...args)` whenever `fd` is readable (level-triggered, as asyncio's selector). */
+  addReader(fd: number, callback: Callback, ...args: unknown[]): void {
+    this.#addWatcher(this.#readers, fd, callback, args);
+  }
+
+  /** Returns true if a reader was registered for `fd`. */
+  removeReader(fd: number): boolean {
+    return this.#removeWatcher(this.#readers, fd);
+  }
+
+  addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
+    this.#addWatcher(this.#writers, fd, callback, args);
+  }
+
+  removeWriter(fd: number): boolean {
+    return this.#removeWatcher(this.#writers, fd);
+  }
+
+  #interest(fd: number): number {
+    return (this.#readers.has(fd) ? InterestMask.readable : 0) | (this.#writers.has(fd) ? InterestMask.writable : 0);
+  }
+
+  #addWatcher(watchers: Map<number, Handle>, fd: number, callback: Callback, args: unknown[]): void {
+    checkFd(fd);
+    this.#checkClosed();
+    checkCallback(callback, 'callback');
+    const handle = new Handle(callback, args, this);
+    const previous = watchers.get(fd);
+    if (previous !== undefined) {
+      previous.cancel();
+      watchers.set(fd, handle);
+      return;
+    }
+    const before = this.#interest(fd);
+    watchers.set(fd, handle);
+    try {
+      native.setInterest(this.#reactor, fd, this.#interest(fd), before);
+    } catch (error) {
+      watchers.delete(fd);
+      throw error;
+    }
+  }
+
+  #removeWatcher(watchers: Map<number, Handle>, fd: number): boolean {
+    checkFd(fd);
+    if (this.#closed) return false;
+    const handle = watchers.get(fd);
+    if (handle === undefined) return false;
+    handle.cancel();
+    const before = this.#interest(fd);
+    watchers.delete(fd);
+    try {
+      native.setInterest(this.#reactor, fd, this.#interest(fd), before);
+    } catch {
+      // The fd was closed before it was unregistered; the kernel already forgot it.
+    }
+    return true;
+  }
+
+  // ---- the iteration ----------------------------------------------------------------------
+
+  /** One native batch: `recordCount` readiness records, then one iteration of the loop. */
+  #onBatch(recordCount: number): void {
+    this.#wakeRequested = false;
+    const shared = this.#shared;
+    if (shared[Header.timerExpired] !== 0) {
+      shared[Header.timerExpired] = 0;
+      this.#armedDeadline = Infinity;
+    }
+    if (recordCount > 0) this.#processRecords(recordCount);
+    this.#runOnce();
+    if (this.#stopping) {
+      this.#endRun();
+      return;
+    }
+    if (this.#ready.length > 0) {
+      shared[Header.workPending] = 1;
+    } else if (this.#timers.size > 0 && this.#timers.peek()!._when !== this.#armedDeadline) {
+      this.#armTimer();
+    }
+  }
+
+  #processRecords(recordCount: number): void {
+    const shared = this.#shared;
+    for (let index = 0; index < recordCount; index++) {
+      const base = Header.ints + index * RECORD_INTS;
+      const fd = shared[base + 1]!;
+      const flags = shared[base + 2]!;
+      if (flags & (ReadyFlag.readable | ReadyFlag.hangup)) {
+        const reader = this.#readers.get(fd);
+        if (reader !== undefined && !reader._cancelled) this.#ready.push(reader);
+      }
+      if (flags & (ReadyFlag.writable | ReadyFlag.hangup)) {
+        const writer = this.#writers.get(fd);
+        if (writer !== undefined && !writer._cancelled) this.#ready.push(writer);
+      }
+    }
+  }
+
+  /** Moves due timers to the ready queue, then runs the callbacks that were ready at its start. */
+  #runOnce(): void {
+    this.#inRunOnce = true;
+    const timers = this.#timers;
+    if (timers.size > 0) {
+      const endTime = this.time() + CLOCK_RESOLUTION;
+      while (timers.size > 0) {
+        const timer = timers.peek()!;
+        if (timer._cancelled) {
+          timers.pop();
+          timer._scheduled = false;
+          this.#cancelledTimers--;
+          continue;
+        }
+        if (timer._when > endTime) break;
+        timers.pop();
+        timer._scheduled = false;
+        this.#ready.push(timer);
+      }
+    }
+    const ready = this.#ready;
+    const count = ready.length;
+    if (this.#debug) {
+      for (let index = 0; index < count; index++) {
+        const handle = ready.shift();
+        if (!handle._cancelled) this.#runTimed(handle);
+      }
+    } else {
+      for (let index = 0; index < count; index++) {
+        const handle = ready.shift();
+        if (!handle._cancelled) handle._run();
+      }
+    }
+    this.#inRunOnce = false;
+  }
+
+  #runTimed(handle: Handle): void {
+    const started = this.time();
+    handle._run();
+    const elapsed = this.time() - started;
+    if (elapsed >= this.slowCallbackDuration) {
+      console.warn(`Executing ${handle.toString()} took ${elapsed.toFixed(3)} seconds`);
+    }
+  }
+
+  #endRun(): void {
+    this.#stopping = false;
+    this.#running = false;
+    _setRunningLoop(null);
+    native.stop(this.#reactor);
+    const finish = this.#finishRun;
+    this.#finishRun = null;
+    finish?.();
+  }
+
+  /** Makes sure an iteration follows soon: flag it mid-dispatch, else write the eventfd once. */
+  #requestIteration(): void {
+    if (!this.#running) return;
+    if (this.#shared[Header.inDispatch] !== 0) {
+      this.#shared[Header.workPending] = 1;
+    } else if (!this.#wakeRequested) {
+      this.#wakeRequested = true;
+      native.wake(this.#reactor);
+    }
+  }
+
+  /** Arms the native timer for the earliest live deadline (only the deadline crosses to Zig). */
+  #armTimer(): void {
+    if (!this.#running) return;
+    const timers = this.#timers;
+    while (timers.size > 0 && timers.peek()!._cancelled) {
+      timers.pop()!._scheduled = false;
+      this.#cancelledTimers--;
+    }
+    const next = timers.size > 0 ? timers.peek()!._when : Infinity;
+    if (next === this.#armedDeadline) return;
+    this.#armedDeadline = next;
+    native.armTimer(this.#reactor, next === Infinity ? -1 : Math.max(0, (next - this.time()) * 1000));
+  }
+
+  #checkClosed(): void {
+    if (this.#closed) throw new Error('Event loop is closed');
+  }
+
+  #checkNotRunning(): void {
+    if (this.#running) throw new Error('This event loop is already running');
+    if (_getRunningLoop() !== null) {
+      throw new Error('Cannot run the event loop while another loop is running');
+    }
+  }
+}
+
+/** Creates a loop for this thread (any thread: main or worker). */
+export function newEventLoop(): EventLoop {
+  return new EventLoop();
+}
+
+/** Wraps a promise or async function in a Task of `loop`; passes Futures through. */
+export function ensureFuture<T>(awaitable: Future<T> | TaskTarget<T>, loop: EventLoop): Future<T> {
+  if (awaitable instanceof Future) return awaitable;
+  if (typeof awaitable === 'function' || isThenable(awaitable)) return loop.createTask(awaitable);
+  throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
+}

@@ -1,0 +1,126 @@
+// The module-level helpers of asyncio: run(), getEventLoop(), sleep(), waitFor().
+import { CancelledError, TimeoutError } from './errors.js';
+import { Future, type Task, type TaskTarget } from './futures.js';
+import { ensureFuture, EventLoop, newEventLoop } from './loop.js';
+import { _getCurrentLoop, _getRunningLoop, getRunningLoop, setEventLoop } from './running.js';
+import { checkSeconds, isThenable } from './validate.js';
+
+export type RunOptions = {
+  /** Makes the loop run() uses; newEventLoop by default. */
+  loopFactory?: () => EventLoop;
+  debug?: boolean;
+};
+
+/**
+ * asyncio.run: makes a new loop, runs `main` (an async function or a promise) to completion,
+ * cancels the tasks left over, closes the loop, and returns main's result.
+ */
+export async function run<T>(main: TaskTarget<T>, options: RunOptions = {}): Promise<T> {
+  if (_getRunningLoop() !== null) throw new Error('run() cannot be called from a running event loop');
+  if (typeof main !== 'function' && !isThenable(main)) {
+    throw new TypeError('main must be an async function or a promise');
+  }
+  const factory = options.loopFactory ?? newEventLoop;
+  if (typeof factory !== 'function') throw new TypeError('options.loopFactory must be a function');
+  const loop = factory();
+  if (!(loop instanceof EventLoop)) throw new TypeError('options.loopFactory must return an EventLoop');
+  if (options.debug !== undefined) loop.setDebug(options.debug);
+  setEventLoop(loop);
+  try {
+    return await loop.runUntilComplete(loop.createTask(main));
+  } finally {
+    try {
+      await cancelAllTasks(loop);
+    } finally {
+      setEventLoop(null);
+      loop.close();
+    }
+  }
+}
+
+async function cancelAllTasks(loop: EventLoop): Promise<void> {
+  const tasks = loop.allTasks();
+  if (tasks.size === 0) return;
+  for (const task of tasks) task.cancel();
+  // One more run delivers the tasks' done callbacks, as asyncio.run's gather() does.
+  await loop.runUntilComplete(whenAllDone(loop, [...tasks]));
+  for (const task of tasks) {
+    if (task.cancelled()) continue;
+    const exception = task.exception();
+    if (exception !== null) {
+      loop.callExceptionHandler({ message: 'unhandled exception during run() shutdown', exception, task });
+    }
+  }
+}
+
+/** A future that completes (with no value) once every one of `futures` is done. */
+function whenAllDone(loop: EventLoop, futures: Future<unknown>[] | Task<unknown>[]): Future<void> {
+  const all = loop.createFuture<void>();
+  let remaining = futures.length;
+  const onDone = (): void => {
+    remaining--;
+    if (remaining === 0 && !all.done()) all.setResult();
+  };
+  if (remaining === 0) all.setResult();
+  for (const future of futures) future.addDoneCallback(onDone);
+  return all;
+}
+
+/** The running loop, else this thread's current loop, made on first use. */
+export function getEventLoop(): EventLoop {
+  const running = _getRunningLoop();
+  if (running !== null) return running;
+  let current = _getCurrentLoop();
+  if (current === null) {
+    current = newEventLoop();
+    setEventLoop(current);
+  }
+  return current;
+}
+
+/** Resolves with `value` after `delay` seconds, on the running loop's timers. */
+export async function sleep<T = undefined>(delay: number, value?: T): Promise<T> {
+  checkSeconds(delay, 'delay');
+  const loop = getRunningLoop();
+  const future = loop.createFuture<T>();
+  const timer = loop.callLater(Math.max(0, delay), setResultUnlessDone, future, value);
+  try {
+    return await future;
+  } finally {
+    timer.cancel();
+  }
+}
+
+/**
+ * Waits for `awaitable` for at most `timeout` seconds (null: no limit). On timeout the awaitable is
+ * cancelled and TimeoutError is thrown, as asyncio.wait_for does.
+ */
+export async function waitFor<T>(awaitable: Future<T> | TaskTarget<T>, timeout: number | null): Promise<T> {
+  if (timeout !== null && timeout !== undefined) checkSeconds(timeout, 'timeout');
+  const loop = getRunningLoop();
+  const future = ensureFuture(awaitable, loop);
+  if (timeout === null || timeout === undefined) return await future;
+  if (timeout <= 0 && !future.done()) {
+    future.cancel();
+    throw new TimeoutError();
+  }
+  let timedOut = false;
+  const timer = loop.callLater(timeout, () => {
+    if (!future.done()) {
+      timedOut = true;
+      future.cancel();
+    }
+  });
+  try {
+    return await future;
+  } catch (error) {
+    if (timedOut && error instanceof CancelledError) throw new TimeoutError();
+    throw error;
+  } finally {
+    timer.cancel();
+  }
+}
+
+function setResultUnlessDone<T>(future: Future<T>, value: T): void {
+  if (!future.done()) future.setResult(value);
+}

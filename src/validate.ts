@@ -1,0 +1,40 @@
+// Argument checks at the public edge. Messages name the argument, as Node's and piscina's do.
+
+export type Callback = (...args: any[]) => unknown;
+
+export function checkCallback(value: unknown, name: string): asserts value is Callback {
+  if (typeof value !== 'function') {
+    throw new TypeError(`${name} must be a function, not ${describeType(value)}`);
+  }
+}
+
+/** A delay or a time in seconds: any number but NaN (Infinity means "never"). */
+export function checkSeconds(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${name} must be a number of seconds, not ${describeType(value)}`);
+  }
+  if (Number.isNaN(value)) throw new TypeError(`${name} must be a number of seconds, not NaN`);
+}
+
+export function checkFd(value: unknown, name = 'fd'): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer file descriptor, not ${describeType(value)}`);
+  }
+  if (value < 0 || value > 0x7fffffff) throw new RangeError(`${name} must be >= 0, got ${value}`);
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  if (type === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+  return `type ${type} (${String(value)})`;
+}
