@@ -10,6 +10,7 @@ pub fn build(b: *std.Build) void {
         .root_source_file = b.path("native/reactor/root.zig"),
         .target = target,
         .optimize = optimize,
+        .link_libc = true,
     });
 
     const addon = b.addSharedLibrary(.{
@@ -32,6 +33,7 @@ pub fn build(b: *std.Build) void {
         .target = target,
         .optimize = optimize,
     });
+    reactor_tests.linkLibC();
     test_step.dependOn(&b.addRunArtifact(reactor_tests).step);
 
     const macos_check = b.addTest(.{
@@ -40,6 +42,7 @@ pub fn build(b: *std.Build) void {
         .target = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .macos }),
         .optimize = .Debug,
     });
+    macos_check.linkLibC();
     const check_macos_step = b.step("check-macos", "Cross-compile the reactor (kqueue backend) for aarch64-macos");
     // Compiling the test binary type-checks every backend function and test; it is not run.
     check_macos_step.dependOn(&macos_check.step);

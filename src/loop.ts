@@ -4,7 +4,16 @@
 import { Deque } from './deque.js';
 import { Future, Task, type TaskTarget } from './futures.js';
 import { Handle, TimerHandle } from './handles.js';
-import { Header, InterestMask, native, ReadyFlag, RECORD_INTS, RECORDS_MAX, type ReactorHandle } from './native.js';
+import {
+  Header,
+  InterestMask,
+  native,
+  ReadyFlag,
+  RECEIVE_BUFFER_BYTES,
+  RECORD_INTS,
+  RECORDS_MAX,
+  type ReactorHandle,
+} from './native.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
 import { TimerHeap } from './timer-heap.js';
 import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
@@ -27,6 +36,7 @@ export class EventLoop {
   readonly #timers = new TimerHeap();
   #cancelledTimers = 0;
   readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
+  readonly #receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
   readonly #reactor: ReactorHandle;
   readonly #readers = new Map<number, Handle>();
   readonly #writers = new Map<number, Handle>();
@@ -49,7 +59,7 @@ export class EventLoop {
   slowCallbackDuration = 0.1;
 
   constructor() {
-    this.#reactor = native.create(this.#shared, (recordCount) => this.#onBatch(recordCount));
+    this.#reactor = native.create(this.#shared, this.#receiveBuffer, (recordCount) => this.#onBatch(recordCount));
   }
 
   // ---- scheduling -------------------------------------------------------------------------

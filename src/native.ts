@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 export type ReactorHandle = { readonly __reactor: unique symbol };
 
 export interface NativeAddon {
-  create(shared: Int32Array, onBatch: (recordCount: number) => void): ReactorHandle;
+  create(shared: Int32Array, receiveBuffer: Uint8Array, onBatch: (recordCount: number) => void): ReactorHandle;
   start(reactor: ReactorHandle): void;
   stop(reactor: ReactorHandle): void;
   close(reactor: ReactorHandle): void;
@@ -14,6 +14,20 @@ export interface NativeAddon {
   armTimer(reactor: ReactorHandle, delayMs: number): void;
   setInterest(reactor: ReactorHandle, fd: number, nextMask: number, previousMask: number): void;
   reactorsOpen(): number;
+
+  // Sockets: these return an fd or a byte count, or a negative errno (JS builds the error).
+  listen(reactor: ReactorHandle, host: string, port: number, backlog: number, flags: number): number;
+  listenUnix(reactor: ReactorHandle, path: string, backlog: number, flags: number): number;
+  connect(reactor: ReactorHandle, host: string, port: number, localHost: string | null, localPort: number): number;
+  connectUnix(reactor: ReactorHandle, path: string): number;
+  /** Sends now if nothing is queued; returns the bytes still queued after the call. */
+  write(reactor: ReactorHandle, fd: number, data: Uint8Array): number;
+  shutdownWrite(reactor: ReactorHandle, fd: number): number;
+  setReading(reactor: ReactorHandle, fd: number, reading: boolean): number;
+  closeSocket(reactor: ReactorHandle, fd: number): void;
+  /** "host:port", "[v6]:port", a Unix path, or null. */
+  socketAddress(fd: number, peer: boolean): string | null;
+  socketsOpen(reactor: ReactorHandle): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -32,7 +46,30 @@ export const RECORD_INTS = 4;
 /** Records per batch; more ready fds wait for the next batch (readiness is level-triggered). */
 export const RECORDS_MAX = 256;
 
-export const RecordKind = { fdReady: 1 } as const;
+/** Records are (kind, fd, a, b); see RecordKind in native/reactor/reactor.zig. */
+export const RecordKind = {
+  fdReady: 1,
+  accepted: 2,
+  data: 3,
+  eof: 4,
+  failed: 5,
+  written: 6,
+  connected: 7,
+} as const;
+
+export const FailedPhase = { read: 1, write: 2, accept: 3 } as const;
+
+export const ListenFlag = {
+  reuseAddress: 1,
+  reusePort: 2,
+  ipv6Only: 4,
+  keepAlive: 8,
+  accepting: 16,
+  noDelay: 32,
+} as const;
+
+/** Bytes one batch can read across all sockets; dataReceived gets copies, so it is reused. */
+export const RECEIVE_BUFFER_BYTES = 1024 * 1024;
 
 export const ReadyFlag = { readable: 1, writable: 2, hangup: 4 } as const;
 

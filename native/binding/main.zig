@@ -8,6 +8,7 @@ const uv = @import("uv.zig");
 
 const c = napi.c;
 const Reactor = reactor_lib.reactor.Reactor;
+const sockets = reactor_lib.sockets;
 const Interest = reactor_lib.poller.Interest;
 const header = reactor_lib.reactor.header;
 const allocator = std.heap.c_allocator;
@@ -32,6 +33,8 @@ const BoundReactor = struct {
     callback_ref: c.napi_ref,
     shared_ref: c.napi_ref,
     shared: []i32,
+    receive_ref: c.napi_ref,
+    receive_buffer: []u8,
     cleanup_hook: c.napi_async_cleanup_hook_handle = null,
     state: enum { idle, polling, closing } = .idle,
     dispatching: bool = false,
@@ -84,7 +87,7 @@ const BoundReactor = struct {
         var iterations: u32 = 0;
         while (true) {
             control[header.work_pending] = 0;
-            const count = self.reactor.collect(self.shared);
+            const count = self.reactor.collect(self.shared, self.receive_buffer);
             if (!self.callBatch(count)) {
                 // The environment is going away (worker termination): deliver nothing more.
                 self.stopPolling();
@@ -141,6 +144,7 @@ fn onClosed(handle: *uv.PollHandle) callconv(.C) void {
     self.reactor.deinit();
     _ = c.napi_delete_reference(self.env, self.callback_ref);
     _ = c.napi_delete_reference(self.env, self.shared_ref);
+    _ = c.napi_delete_reference(self.env, self.receive_ref);
     self.env_state.reactors_open -= 1;
     allocator.free(@as([*]align(16) u8, @ptrCast(@alignCast(handle)))[0..uv.uv_handle_size(uv.handle_type_poll)]);
     // Removing the hook last tells a terminating environment that our cleanup is complete.
@@ -165,9 +169,9 @@ fn onExternalFinalized(env: napi.Env, data: ?*anyopaque, hint: ?*anyopaque) call
     self.releaseIfUnowned();
 }
 
-/// create(shared: Int32Array, onBatch: (count) => void): external
+/// create(shared: Int32Array, receiveBuffer: Uint8Array, onBatch: (count) => void): external
 fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
-    const argv = try napi.args(2, env, info);
+    const argv = try napi.args(3, env, info);
     const env_state = try envState(env);
 
     var array_type: c.napi_typedarray_type = undefined;
@@ -178,11 +182,12 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     {
         return napi.throwType(env, "shared must be an Int32Array");
     }
+    const receive_buffer = try napi.bytes(env, argv[1], "receiveBuffer");
     var value_type: c.napi_valuetype = undefined;
-    try napi.check(env, c.napi_typeof(env, argv[1], &value_type));
+    try napi.check(env, c.napi_typeof(env, argv[2], &value_type));
     if (value_type != c.napi_function) return napi.throwType(env, "onBatch must be a function");
 
-    var reactor = Reactor.init() catch |err| return switch (err) {
+    var reactor = Reactor.init(allocator) catch |err| return switch (err) {
         error.ProcessFdQuotaExceeded => napi.throwErrno(env, @intFromEnum(std.posix.E.MFILE), "epoll_create1"),
         error.SystemFdQuotaExceeded => napi.throwErrno(env, @intFromEnum(std.posix.E.NFILE), "epoll_create1"),
         else => napi.throwErrno(env, @intFromEnum(std.posix.E.NOMEM), "epoll_create1"),
@@ -205,6 +210,8 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
         .callback_ref = null,
         .shared_ref = null,
         .shared = @as([*]i32, @ptrCast(@alignCast(data.?)))[0..length],
+        .receive_ref = null,
+        .receive_buffer = receive_buffer,
     };
     const rc = uv.uv_poll_init(env_state.uv_loop, poll_handle, self.reactor.poller.pollFd());
     if (rc != 0) {
@@ -219,8 +226,9 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
         self.owned_by_js = false;
         self.beginClose();
     }
-    try napi.check(env, c.napi_create_reference(env, argv[1], 1, &self.callback_ref));
+    try napi.check(env, c.napi_create_reference(env, argv[2], 1, &self.callback_ref));
     try napi.check(env, c.napi_create_reference(env, argv[0], 1, &self.shared_ref));
+    try napi.check(env, c.napi_create_reference(env, argv[1], 1, &self.receive_ref));
     try napi.check(env, c.napi_add_async_cleanup_hook(env, onEnvironmentCleanup, self, &self.cleanup_hook));
 
     var result: napi.Value = null;
@@ -283,6 +291,161 @@ fn setInterest(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return napi.undefinedValue(env);
 }
 
+// ---- sockets: these return an fd or byte count, or a negative errno, and JS builds the error
+// (it knows the address and the syscall's meaning for the message Node would print).
+
+const ListenFlags = struct {
+    const reuse_address = 1;
+    const reuse_port = 2;
+    const ipv6_only = 4;
+    const keepalive = 8;
+    const accepting = 16;
+    const nodelay = 32;
+};
+
+/// listen(reactor, host, port, backlog, flags): fd or -errno
+fn listen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(5, env, info);
+    const self = try openReactor(env, argv[0]);
+    var host_buffer: [128]u8 = undefined;
+    const host = try napi.string(env, argv[1], &host_buffer, "host");
+    const port = try napi.int32(env, argv[2], "port");
+    const address = std.net.Address.parseIp(host, @intCast(port & 0xffff)) catch return errnoValue(env, .INVAL);
+    return listenOn(env, self, address, argv[3], argv[4]);
+}
+
+/// listenUnix(reactor, path, backlog, flags): fd or -errno
+fn listenUnix(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(4, env, info);
+    const self = try openReactor(env, argv[0]);
+    var path_buffer: [256]u8 = undefined;
+    const path = try napi.string(env, argv[1], &path_buffer, "path");
+    const address = std.net.Address.initUnix(path) catch return errnoValue(env, .NAMETOOLONG);
+    return listenOn(env, self, address, argv[2], argv[3]);
+}
+
+fn listenOn(env: napi.Env, self: *BoundReactor, address: std.net.Address, backlog_value: napi.Value, flags_value: napi.Value) !napi.Value {
+    const backlog = try napi.int32(env, backlog_value, "backlog");
+    const flags = try napi.int32(env, flags_value, "flags");
+    const result = self.reactor.listen(address, .{
+        .backlog = @intCast(std.math.clamp(backlog, 0, std.math.maxInt(u31))),
+        .reuse_address = flags & ListenFlags.reuse_address != 0,
+        .reuse_port = flags & ListenFlags.reuse_port != 0,
+        .ipv6_only = flags & ListenFlags.ipv6_only != 0,
+        .keepalive = flags & ListenFlags.keepalive != 0,
+        .accepting = flags & ListenFlags.accepting != 0,
+        .nodelay = flags & ListenFlags.nodelay != 0,
+    });
+    return resultValue(env, i32, result);
+}
+
+/// connect(reactor, host, port, localHost | null, localPort): fd or -errno
+fn connect(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(5, env, info);
+    const self = try openReactor(env, argv[0]);
+    var host_buffer: [128]u8 = undefined;
+    const host = try napi.string(env, argv[1], &host_buffer, "host");
+    const port = try napi.int32(env, argv[2], "port");
+    const address = std.net.Address.parseIp(host, @intCast(port & 0xffff)) catch return errnoValue(env, .INVAL);
+    var local: ?std.net.Address = null;
+    var value_type: c.napi_valuetype = undefined;
+    try napi.check(env, c.napi_typeof(env, argv[3], &value_type));
+    if (value_type == c.napi_string) {
+        var local_buffer: [128]u8 = undefined;
+        const local_host = try napi.string(env, argv[3], &local_buffer, "localHost");
+        const local_port = try napi.int32(env, argv[4], "localPort");
+        local = std.net.Address.parseIp(local_host, @intCast(local_port & 0xffff)) catch return errnoValue(env, .INVAL);
+    }
+    return resultValue(env, i32, self.reactor.connect(address, local));
+}
+
+/// connectUnix(reactor, path): fd or -errno
+fn connectUnix(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    var path_buffer: [256]u8 = undefined;
+    const path = try napi.string(env, argv[1], &path_buffer, "path");
+    const address = std.net.Address.initUnix(path) catch return errnoValue(env, .NAMETOOLONG);
+    return resultValue(env, i32, self.reactor.connect(address, null));
+}
+
+/// write(reactor, fd, bytes: Uint8Array): bytes still queued, or -errno
+fn write(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(3, env, info);
+    const self = try openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    const data = try napi.bytes(env, argv[2], "data");
+    return resultValue(env, usize, self.reactor.write(fd, data));
+}
+
+/// shutdownWrite(reactor, fd): 0 or -errno; waits for queued bytes to be sent first.
+fn shutdownWrite(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    return optionalErrnoValue(env, self.reactor.shutdownWrite(fd));
+}
+
+/// setReading(reactor, fd, reading): 0 or -errno (for a listener: accepting).
+fn setReading(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(3, env, info);
+    const self = try openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    var reading = false;
+    try napi.check(env, c.napi_get_value_bool(env, argv[2], &reading));
+    return optionalErrnoValue(env, self.reactor.setReading(fd, reading));
+}
+
+/// closeSocket(reactor, fd): closes now, dropping anything still queued.
+fn closeSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    self.reactor.closeSocket(try napi.int32(env, argv[1], "fd"));
+    return napi.undefinedValue(env);
+}
+
+/// socketAddress(fd, peer): "host:port", "[v6]:port", a Unix path, or null.
+fn socketAddress(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const fd = try napi.int32(env, argv[0], "fd");
+    var peer = false;
+    try napi.check(env, c.napi_get_value_bool(env, argv[1], &peer));
+    const address = sockets.addressOf(fd, if (peer) .peer else .local) orelse {
+        var null_value: napi.Value = null;
+        _ = c.napi_get_null(env, &null_value);
+        return null_value;
+    };
+    var text_buffer: [160]u8 = undefined;
+    const text = if (address.any.family == std.posix.AF.UNIX)
+        std.mem.sliceTo(&address.un.path, 0)
+    else
+        std.fmt.bufPrint(&text_buffer, "{}", .{address}) catch "";
+    var result: napi.Value = null;
+    try napi.check(env, c.napi_create_string_utf8(env, text.ptr, text.len, &result));
+    return result;
+}
+
+/// socketsOpen(reactor): sockets the reactor owns (for leak checks).
+fn socketsOpen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const self = try openReactor(env, (try napi.args(1, env, info))[0]);
+    return napi.number(env, @floatFromInt(self.reactor.sockets_open));
+}
+
+fn resultValue(env: napi.Env, comptime T: type, result: sockets.Result(T)) !napi.Value {
+    return switch (result) {
+        .ok => |value| napi.number(env, @floatFromInt(value)),
+        .err => |err| errnoValue(env, err),
+    };
+}
+
+fn optionalErrnoValue(env: napi.Env, err: ?std.posix.E) !napi.Value {
+    return if (err) |e| errnoValue(env, e) else napi.number(env, 0);
+}
+
+fn errnoValue(env: napi.Env, err: std.posix.E) !napi.Value {
+    return napi.number(env, -@as(f64, @floatFromInt(@intFromEnum(err))));
+}
+
 /// reactorsOpen(): how many reactors of this environment still hold fds (for leak checks).
 fn reactorsOpen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     _ = info;
@@ -340,6 +503,16 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "armTimer", export_(armTimer) },
         .{ "setInterest", export_(setInterest) },
         .{ "reactorsOpen", export_(reactorsOpen) },
+        .{ "listen", export_(listen) },
+        .{ "listenUnix", export_(listenUnix) },
+        .{ "connect", export_(connect) },
+        .{ "connectUnix", export_(connectUnix) },
+        .{ "write", export_(write) },
+        .{ "shutdownWrite", export_(shutdownWrite) },
+        .{ "setReading", export_(setReading) },
+        .{ "closeSocket", export_(closeSocket) },
+        .{ "socketAddress", export_(socketAddress) },
+        .{ "socketsOpen", export_(socketsOpen) },
     };
     inline for (functions) |entry| {
         var function: napi.Value = null;

@@ -53,6 +53,46 @@ pub fn external(env: Env, value: Value, comptime T: type) Thrown!*T {
     return @ptrCast(@alignCast(data.?));
 }
 
+/// The bytes of any TypedArray or DataView (a Buffer included), without copying.
+pub fn bytes(env: Env, value: Value, comptime name: []const u8) Thrown![]u8 {
+    var is_typed_array = false;
+    _ = c.napi_is_typedarray(env, value, &is_typed_array);
+    if (is_typed_array) {
+        var array_type: c.napi_typedarray_type = undefined;
+        var length: usize = 0;
+        var data: ?*anyopaque = null;
+        try check(env, c.napi_get_typedarray_info(env, value, &array_type, &length, &data, null, null));
+        const element_size: usize = switch (array_type) {
+            c.napi_int8_array, c.napi_uint8_array, c.napi_uint8_clamped_array => 1,
+            c.napi_int16_array, c.napi_uint16_array => 2,
+            c.napi_int32_array, c.napi_uint32_array, c.napi_float32_array => 4,
+            else => 8,
+        };
+        if (length == 0) return &.{};
+        return @as([*]u8, @ptrCast(data.?))[0 .. length * element_size];
+    }
+    var is_data_view = false;
+    _ = c.napi_is_dataview(env, value, &is_data_view);
+    if (is_data_view) {
+        var length: usize = 0;
+        var data: ?*anyopaque = null;
+        try check(env, c.napi_get_dataview_info(env, value, &length, &data, null, null));
+        if (length == 0) return &.{};
+        return @as([*]u8, @ptrCast(data.?))[0..length];
+    }
+    return throwType(env, name ++ " must be a Uint8Array");
+}
+
+/// A JS string copied into `buffer` (UTF-8); too long a string is a TypeError.
+pub fn string(env: Env, value: Value, buffer: []u8, comptime name: []const u8) Thrown![]const u8 {
+    var length: usize = 0;
+    if (c.napi_get_value_string_utf8(env, value, buffer.ptr, buffer.len, &length) != c.napi_ok) {
+        return throwType(env, name ++ " must be a string");
+    }
+    if (length + 1 >= buffer.len) return throwType(env, name ++ " is too long");
+    return buffer[0..length];
+}
+
 pub fn number(env: Env, value: f64) Thrown!Value {
     var result: Value = null;
     try check(env, c.napi_create_double(env, value, &result));

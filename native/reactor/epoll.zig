@@ -63,7 +63,7 @@ pub const Poller = struct {
             spec.it_value.nsec = @intCast(due_ns % std.time.ns_per_s);
         }
         const rc = linux.timerfd_settime(self.timer_fd, .{}, &spec, null);
-        std.debug.assert(posix.errno(rc) == .SUCCESS);
+        std.debug.assert(linux.E.init(rc) == .SUCCESS);
     }
 
     /// Changes what is watched on `fd` from `previous` to `next`; returns 0 or the errno.
@@ -80,7 +80,7 @@ pub const Poller = struct {
             .data = .{ .u64 = pack(.user, fd) },
         };
         const rc = linux.epoll_ctl(self.epoll_fd, op, fd, &event);
-        return @intFromEnum(posix.errno(rc));
+        return @intFromEnum(linux.E.init(rc));
     }
 
     /// Collects up to `events.len` readiness reports, waiting at most `timeout_ms` (0: do not wait).
@@ -90,7 +90,7 @@ pub const Poller = struct {
         var raw: [poller.events_max]linux.epoll_event = undefined;
         const wanted = @min(events.len, raw.len);
         const rc = linux.epoll_wait(self.epoll_fd, &raw, @intCast(wanted), timeout_ms);
-        const ready: usize = switch (posix.errno(rc)) {
+        const ready: usize = switch (linux.E.init(rc)) {
             .SUCCESS => rc,
             .INTR => 0,
             else => |e| std.debug.panic("epoll_wait failed: {s}", .{@tagName(e)}),

@@ -1,14 +1,18 @@
-//! A reactor is what one EventLoop owns natively: a poller plus the encoding of its readiness
-//! reports into the fixed-size records that JS reads out of a shared Int32Array.
+//! A reactor is what one EventLoop owns natively: a poller, the loop's sockets, and the encoding
+//! of what happened to them into fixed-size records that JS reads out of a shared Int32Array.
+//! The syscalls of the hot path happen here: accept until EAGAIN, read into the loop's receive
+//! buffer, write at once and queue only what the kernel did not take.
 const std = @import("std");
+const posix = std.posix;
 const poller_mod = @import("poller.zig");
+const sockets = @import("sockets.zig");
 
 pub const Poller = poller_mod.Poller;
 pub const Interest = poller_mod.Interest;
 pub const Event = poller_mod.Event;
 
 /// The shared Int32Array starts with a header that both sides read and write on the loop's
-/// thread; records follow it. Keep these numbers in sync with src/reactor.ts.
+/// thread; records follow it. Keep these numbers in sync with src/native.ts.
 pub const header = struct {
     /// 1 while the native dispatch loop runs (JS then flags work instead of writing the eventfd).
     pub const in_dispatch = 0;
@@ -21,10 +25,25 @@ pub const header = struct {
 
 pub const record_ints = 4;
 
+/// Every record is (kind, fd, a, b).
 pub const RecordKind = enum(i32) {
-    /// An fd registered with addReader/addWriter is ready: fd, flags.
+    /// An fd registered with addReader/addWriter is ready: a = ReadyFlags.
     fd_ready = 1,
+    /// A listener accepted a connection: a = the new socket's fd (already reading).
+    accepted = 2,
+    /// Bytes arrived: a = offset in the receive buffer, b = length.
+    data = 3,
+    /// The peer finished sending; reading has stopped.
+    eof = 4,
+    /// A socket failed: a = errno, b = Phase.
+    failed = 5,
+    /// Queued bytes were written: a = bytes still queued (0: the queue drained).
+    written = 6,
+    /// A connect settled: a = errno (0: connected, now reading).
+    connected = 7,
 };
+
+pub const Phase = enum(i32) { read = 1, write = 2, accept = 3 };
 
 pub const ReadyFlags = struct {
     pub const readable: i32 = 1;
@@ -32,92 +51,518 @@ pub const ReadyFlags = struct {
     pub const hangup: i32 = 4;
 };
 
-pub const Reactor = struct {
-    poller: Poller,
+/// Connections accepted from one listener per batch, so one busy listener cannot starve others.
+const accepts_per_batch = 128;
+/// Bytes read from one socket per batch, for the same fairness.
+const read_bytes_per_batch = 256 * 1024;
+/// A socket is not read when less than this is left in the receive buffer; the next batch gets it.
+const read_room_min = 2048;
 
-    pub fn init() !Reactor {
-        return .{ .poller = try Poller.init() };
+const Socket = struct {
+    kind: enum { listener, connecting, stream },
+    /// What the poller watches now.
+    interest: Interest = .none,
+    /// JS wants reads (accepts, for a listener).
+    reading: bool,
+    read_eof: bool = false,
+    /// Listener options passed on to accepted sockets.
+    accept_nodelay: bool = false,
+    accept_keepalive: bool = false,
+    /// Bytes JS wrote that the kernel has not taken yet: queue[head..].
+    queue: std.ArrayListUnmanaged(u8) = .{},
+    head: usize = 0,
+    shutdown_after_flush: bool = false,
+    write_failed: bool = false,
+
+    fn queued(self: *const Socket) usize {
+        return self.queue.items.len - self.head;
+    }
+
+    fn wantedInterest(self: *const Socket) Interest {
+        return switch (self.kind) {
+            .listener => .{ .readable = self.reading },
+            .connecting => .{ .writable = true },
+            .stream => .{
+                .readable = self.reading and !self.read_eof,
+                .writable = self.queued() > 0 and !self.write_failed,
+            },
+        };
+    }
+};
+
+pub const ListenOptions = struct {
+    backlog: u31 = 100,
+    reuse_address: bool = false,
+    reuse_port: bool = false,
+    ipv6_only: bool = false,
+    nodelay: bool = true,
+    keepalive: bool = false,
+    accepting: bool = true,
+};
+
+/// Appends records after the header of the shared array, never past its end.
+const RecordWriter = struct {
+    records: []i32,
+    count: usize = 0,
+
+    fn capacity(self: *const RecordWriter) usize {
+        return self.records.len / record_ints;
+    }
+
+    fn room(self: *const RecordWriter) usize {
+        return self.capacity() - self.count;
+    }
+
+    fn push(self: *RecordWriter, kind: RecordKind, fd: i32, a: i32, b: i32) void {
+        std.debug.assert(self.count < self.capacity());
+        self.records[self.count * record_ints ..][0..record_ints].* = .{ @intFromEnum(kind), fd, a, b };
+        self.count += 1;
+    }
+
+    /// Extends the previous data record when this read continues it in the buffer.
+    fn pushData(self: *RecordWriter, fd: i32, offset: usize, length: usize) void {
+        if (self.count > 0) {
+            const last = self.records[(self.count - 1) * record_ints ..][0..record_ints];
+            if (last[0] == @intFromEnum(RecordKind.data) and last[1] == fd and
+                @as(usize, @intCast(last[2] + last[3])) == offset)
+            {
+                last[3] += @intCast(length);
+                return;
+            }
+        }
+        self.push(.data, fd, @intCast(offset), @intCast(length));
+    }
+};
+
+pub const Reactor = struct {
+    allocator: std.mem.Allocator,
+    poller: Poller,
+    /// Indexed by fd: fds are small and dense, so a slice beats a hash map on the hot path.
+    sockets: std.ArrayListUnmanaged(?*Socket) = .{},
+    sockets_open: u32 = 0,
+
+    pub fn init(allocator: std.mem.Allocator) !Reactor {
+        return .{ .allocator = allocator, .poller = try Poller.init() };
     }
 
     pub fn deinit(self: *Reactor) void {
+        for (self.sockets.items, 0..) |entry, fd| {
+            if (entry != null) self.closeSocket(@intCast(fd));
+        }
+        self.sockets.deinit(self.allocator);
         self.poller.deinit();
     }
 
-    /// Polls without waiting and writes one record per ready fd after the header of `shared`,
-    /// flagging a timer expiry in the header. Returns how many records were written.
-    pub fn collect(self: *Reactor, shared: []i32) usize {
+    /// Polls without waiting; turns what happened into records after the header of `shared`,
+    /// with read bytes in `receive_buffer`. Returns the number of records.
+    pub fn collect(self: *Reactor, shared: []i32, receive_buffer: []u8) usize {
         std.debug.assert(shared.len >= header.ints);
-        const records = shared[header.ints..];
-        std.debug.assert(records.len % record_ints == 0);
+        var writer = RecordWriter{ .records = shared[header.ints..] };
+        std.debug.assert(writer.records.len % record_ints == 0);
         var events: [poller_mod.events_max]Event = undefined;
-        const capacity = @min(events.len, records.len / record_ints);
-        const count = self.poller.poll(events[0..capacity], 0);
-        for (events[0..count], 0..) |event, index| {
-            const record = records[index * record_ints ..][0..record_ints];
-            var flags: i32 = 0;
-            if (event.readable) flags |= ReadyFlags.readable;
-            if (event.writable) flags |= ReadyFlags.writable;
-            if (event.hangup) flags |= ReadyFlags.hangup;
-            record.* = .{ @intFromEnum(RecordKind.fd_ready), event.fd, flags, 0 };
+        // Each event needs at least one record; reads may add an eof or failure after data.
+        const wanted = @min(events.len, writer.capacity() / 2);
+        const count = self.poller.poll(events[0..wanted], 0);
+        var received: usize = 0;
+        for (events[0..count]) |event| {
+            if (writer.room() < 2) break; // level-triggered: the rest is reported again
+            const socket = self.lookup(event.fd) orelse {
+                var flags: i32 = 0;
+                if (event.readable) flags |= ReadyFlags.readable;
+                if (event.writable) flags |= ReadyFlags.writable;
+                if (event.hangup) flags |= ReadyFlags.hangup;
+                writer.push(.fd_ready, event.fd, flags, 0);
+                continue;
+            };
+            switch (socket.kind) {
+                .listener => self.acceptAll(event.fd, socket, &writer),
+                .connecting => self.finishConnect(event.fd, socket, &writer),
+                .stream => {
+                    if ((event.writable or event.hangup) and socket.queued() > 0) self.flush(event.fd, socket, &writer);
+                    if ((event.readable or event.hangup) and socket.reading and !socket.read_eof) {
+                        received = self.readSome(event.fd, socket, receive_buffer, received, &writer);
+                    }
+                },
+            }
         }
         if (self.poller.timer_expired) {
             self.poller.timer_expired = false;
             shared[header.timer_expired] = 1;
         }
-        return count;
+        return writer.count;
+    }
+
+    // ---- sockets JS asks for ----------------------------------------------------------------
+
+    pub fn listen(self: *Reactor, address: std.net.Address, options: ListenOptions) sockets.Result(i32) {
+        const fd = switch (sockets.listen(address, options.backlog, .{
+            .reuse_address = options.reuse_address,
+            .reuse_port = options.reuse_port,
+            .ipv6_only = options.ipv6_only,
+        })) {
+            .ok => |fd| fd,
+            .err => |err| return .{ .err = err },
+        };
+        const is_unix = address.any.family == posix.AF.UNIX;
+        return self.adopt(fd, .{
+            .kind = .listener,
+            .reading = options.accepting,
+            .accept_nodelay = options.nodelay and !is_unix,
+            .accept_keepalive = options.keepalive,
+        });
+    }
+
+    pub fn connect(self: *Reactor, address: std.net.Address, local: ?std.net.Address) sockets.Result(i32) {
+        const fd = switch (sockets.connect(address, local)) {
+            .ok => |fd| fd,
+            .err => |err| return .{ .err = err },
+        };
+        return self.adopt(fd, .{ .kind = .connecting, .reading = true });
+    }
+
+    /// Sends `bytes` now if nothing is queued, and queues what the kernel did not take.
+    /// Returns the bytes queued after the call.
+    pub fn write(self: *Reactor, fd: i32, bytes: []const u8) sockets.Result(usize) {
+        const socket = self.lookup(fd) orelse return .{ .err = .BADF };
+        if (socket.write_failed) return .{ .err = .PIPE };
+        var rest = bytes;
+        if (socket.queued() == 0 and socket.kind == .stream) {
+            while (rest.len > 0) {
+                switch (sockets.send(fd, rest)) {
+                    .ok => |sent| rest = rest[sent..],
+                    .err => |err| switch (err) {
+                        .AGAIN => break,
+                        else => return .{ .err = err },
+                    },
+                }
+            }
+        }
+        if (rest.len > 0) {
+            self.compactQueue(socket);
+            socket.queue.appendSlice(self.allocator, rest) catch return .{ .err = .NOMEM };
+            if (self.updateInterest(fd, socket)) |err| return .{ .err = err };
+        }
+        return .{ .ok = socket.queued() };
+    }
+
+    /// Half-closes the socket once every queued byte is sent.
+    pub fn shutdownWrite(self: *Reactor, fd: i32) ?posix.E {
+        const socket = self.lookup(fd) orelse return .BADF;
+        if (socket.queued() > 0 or socket.kind == .connecting) {
+            socket.shutdown_after_flush = true;
+            return null;
+        }
+        return sockets.shutdownWrite(fd);
+    }
+
+    pub fn setReading(self: *Reactor, fd: i32, reading: bool) ?posix.E {
+        const socket = self.lookup(fd) orelse return .BADF;
+        socket.reading = reading;
+        return self.updateInterest(fd, socket);
+    }
+
+    /// Closes at once; queued bytes are dropped (JS waits for `written` 0 before a graceful close).
+    pub fn closeSocket(self: *Reactor, fd: i32) void {
+        const socket = self.lookup(fd) orelse return;
+        self.sockets.items[@intCast(fd)] = null;
+        socket.queue.deinit(self.allocator);
+        self.allocator.destroy(socket);
+        self.sockets_open -= 1;
+        // Closing the fd also drops it from the epoll set (it has no duplicates).
+        sockets.close(fd);
+    }
+
+    pub fn queuedBytes(self: *Reactor, fd: i32) usize {
+        const socket = self.lookup(fd) orelse return 0;
+        return socket.queued();
+    }
+
+    // ---- internals --------------------------------------------------------------------------
+
+    fn lookup(self: *Reactor, fd: i32) ?*Socket {
+        if (fd < 0) return null;
+        const index: usize = @intCast(fd);
+        if (index >= self.sockets.items.len) return null;
+        return self.sockets.items[index];
+    }
+
+    /// Takes ownership of `fd` (closing it on failure) and registers its interest.
+    fn adopt(self: *Reactor, fd: i32, initial: Socket) sockets.Result(i32) {
+        const index: usize = @intCast(fd);
+        if (index >= self.sockets.items.len) {
+            const length = @max(index + 1, self.sockets.items.len * 2, 64);
+            self.sockets.appendNTimes(self.allocator, null, length - self.sockets.items.len) catch {
+                sockets.close(fd);
+                return .{ .err = .NOMEM };
+            };
+        }
+        std.debug.assert(self.sockets.items[index] == null);
+        const socket = self.allocator.create(Socket) catch {
+            sockets.close(fd);
+            return .{ .err = .NOMEM };
+        };
+        socket.* = initial;
+        self.sockets.items[index] = socket;
+        self.sockets_open += 1;
+        if (self.updateInterest(fd, socket)) |err| {
+            self.closeSocket(fd);
+            return .{ .err = err };
+        }
+        return .{ .ok = fd };
+    }
+
+    fn updateInterest(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
+        const wanted = socket.wantedInterest();
+        if (@as(u8, @bitCast(wanted)) == @as(u8, @bitCast(socket.interest))) return null;
+        const errno = self.poller.setInterest(fd, wanted, socket.interest);
+        if (errno != 0) return @enumFromInt(errno);
+        socket.interest = wanted;
+        return null;
+    }
+
+    fn compactQueue(self: *Reactor, socket: *Socket) void {
+        _ = self;
+        if (socket.head == 0) return;
+        const rest = socket.queued();
+        std.mem.copyForwards(u8, socket.queue.items[0..rest], socket.queue.items[socket.head..]);
+        socket.queue.items.len = rest;
+        socket.head = 0;
+    }
+
+    fn acceptAll(self: *Reactor, listen_fd: i32, listener: *Socket, writer: *RecordWriter) void {
+        var accepted: usize = 0;
+        while (accepted < accepts_per_batch and writer.room() >= 2 and listener.reading) {
+            const fd = switch (sockets.accept(listen_fd)) {
+                .ok => |fd| fd,
+                .err => |err| switch (err) {
+                    .AGAIN => return,
+                    .CONNABORTED, .INTR => continue,
+                    else => {
+                        writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept));
+                        return;
+                    },
+                },
+            };
+            if (listener.accept_nodelay) sockets.setNoDelay(fd);
+            if (listener.accept_keepalive) sockets.setKeepAlive(fd);
+            switch (self.adopt(fd, .{ .kind = .stream, .reading = true })) {
+                .ok => writer.push(.accepted, listen_fd, fd, 0),
+                .err => |err| writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept)),
+            }
+            accepted += 1;
+        }
+    }
+
+    fn finishConnect(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
+        const err = sockets.takeError(fd);
+        if (err != .SUCCESS) {
+            // JS closes the socket and may try the next address.
+            socket.reading = false;
+            _ = self.poller.setInterest(fd, .none, socket.interest);
+            socket.interest = .none;
+            writer.push(.connected, fd, @intCast(@intFromEnum(err)), 0);
+            return;
+        }
+        socket.kind = .stream;
+        if (self.updateInterest(fd, socket)) |update_err| {
+            writer.push(.connected, fd, @intCast(@intFromEnum(update_err)), 0);
+            return;
+        }
+        writer.push(.connected, fd, 0, 0);
+        if (socket.queued() > 0) self.flush(fd, socket, writer);
+    }
+
+    fn readSome(self: *Reactor, fd: i32, socket: *Socket, buffer: []u8, start: usize, writer: *RecordWriter) usize {
+        var used = start;
+        var budget: usize = read_bytes_per_batch;
+        while (writer.room() >= 2 and budget > 0) {
+            const room = buffer.len - used;
+            if (room < read_room_min) break; // the next batch reads the rest
+            const wanted = @min(room, budget);
+            switch (sockets.recv(fd, buffer[used..][0..wanted])) {
+                .ok => |count| {
+                    if (count == 0) {
+                        socket.read_eof = true;
+                        _ = self.updateInterest(fd, socket);
+                        writer.push(.eof, fd, 0, 0);
+                        break;
+                    }
+                    writer.pushData(fd, used, count);
+                    used += count;
+                    budget -= count;
+                    // A short read means the kernel buffer is empty: skip the EAGAIN round trip.
+                    if (count < wanted) break;
+                },
+                .err => |err| {
+                    if (err == .AGAIN) break;
+                    socket.read_eof = true;
+                    _ = self.updateInterest(fd, socket);
+                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.read));
+                    break;
+                },
+            }
+        }
+        return used;
+    }
+
+    fn flush(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
+        while (socket.queued() > 0) {
+            switch (sockets.send(fd, socket.queue.items[socket.head..])) {
+                .ok => |sent| socket.head += sent,
+                .err => |err| {
+                    if (err == .AGAIN) break;
+                    socket.write_failed = true;
+                    socket.queue.clearRetainingCapacity();
+                    socket.head = 0;
+                    _ = self.updateInterest(fd, socket);
+                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.write));
+                    return;
+                },
+            }
+        }
+        if (socket.queued() == 0) {
+            socket.queue.clearRetainingCapacity();
+            socket.head = 0;
+            // Memory is bounded by the largest backlog; give a big one back once it drained.
+            if (socket.queue.capacity > 1024 * 1024) socket.queue.clearAndFree(self.allocator);
+            if (socket.shutdown_after_flush) {
+                socket.shutdown_after_flush = false;
+                _ = sockets.shutdownWrite(fd);
+            }
+        }
+        _ = self.updateInterest(fd, socket);
+        writer.push(.written, fd, @intCast(@min(socket.queued(), std.math.maxInt(i32))), 0);
     }
 };
 
-test "reactor: a readable pipe becomes one fd_ready record" {
-    var reactor = try Reactor.init();
-    defer reactor.deinit();
-    const pipe = try std.posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
-    defer std.posix.close(pipe[0]);
-    defer std.posix.close(pipe[1]);
-    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
+// ---- tests ----------------------------------------------------------------------------------
 
-    try std.testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
-    _ = try std.posix.write(pipe[1], "hello");
-    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&shared));
-    try std.testing.expectEqualSlices(i32, &.{ 1, pipe[0], ReadyFlags.readable, 0 }, shared[header.ints..][0..4]);
-}
+const testing = std.testing;
 
-test "reactor: a closed write end reports hangup to the reader" {
-    var reactor = try Reactor.init();
-    defer reactor.deinit();
-    const pipe = try std.posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
-    defer std.posix.close(pipe[0]);
-    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
-
-    try std.testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
-    std.posix.close(pipe[1]);
-    try std.testing.expectEqual(@as(usize, 1), reactor.collect(&shared));
-    try std.testing.expect(shared[header.ints + 2] & ReadyFlags.hangup != 0);
-}
-
-test "reactor: records never overflow the space they are given" {
-    var reactor = try Reactor.init();
-    defer reactor.deinit();
-    var pipes: [4][2]i32 = undefined;
-    for (&pipes) |*pipe| {
-        pipe.* = try std.posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
-        try std.testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[1], .{ .writable = true }, .none));
+fn collectUntil(reactor: *Reactor, shared: []i32, buffer: []u8, kind: RecordKind) !usize {
+    for (0..200) |_| {
+        const count = reactor.collect(shared, buffer);
+        for (0..count) |index| {
+            if (shared[header.ints + index * record_ints] == @intFromEnum(kind)) return index;
+        }
+        std.time.sleep(1_000_000);
     }
-    defer for (pipes) |pipe| {
-        std.posix.close(pipe[0]);
-        std.posix.close(pipe[1]);
-    };
-    var shared = [_]i32{0} ** (header.ints + record_ints * 2);
-    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&shared));
-    try std.testing.expectEqual(@as(usize, 2), reactor.collect(&shared));
+    return error.RecordNeverArrived;
+}
+
+test "reactor: a readable pipe becomes one fd_ready record" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    const pipe = try posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
+    defer posix.close(pipe[0]);
+    defer posix.close(pipe[1]);
+    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
+    var buffer: [4096]u8 = undefined;
+
+    try testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
+    _ = try posix.write(pipe[1], "hello");
+    try testing.expectEqual(@as(usize, 1), reactor.collect(&shared, &buffer));
+    try testing.expectEqualSlices(i32, &.{ 1, pipe[0], ReadyFlags.readable, 0 }, shared[header.ints..][0..4]);
 }
 
 test "reactor: an expired timer is flagged in the header once" {
-    var reactor = try Reactor.init();
+    var reactor = try Reactor.init(testing.allocator);
     defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints);
+    var shared = [_]i32{0} ** (header.ints + record_ints * 2);
+    var buffer: [4096]u8 = undefined;
     reactor.poller.armTimer(1);
     std.time.sleep(1_000_000);
-    try std.testing.expectEqual(@as(usize, 0), reactor.collect(&shared));
-    try std.testing.expectEqual(@as(i32, 1), shared[header.timer_expired]);
+    try testing.expectEqual(@as(usize, 0), reactor.collect(&shared, &buffer));
+    try testing.expectEqual(@as(i32, 1), shared[header.timer_expired]);
+}
+
+test "reactor: accept, connect, echo bytes, eof, and close over loopback TCP" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    var buffer: [8192]u8 = undefined;
+
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
+
+    var index = try collectUntil(&reactor, &shared, &buffer, .accepted);
+    const server = shared[header.ints + index * record_ints + 2];
+    try testing.expectEqual(listener, shared[header.ints + index * record_ints + 1]);
+
+    try testing.expectEqual(@as(usize, 0), reactor.write(client, "ping").ok);
+    index = try collectUntil(&reactor, &shared, &buffer, .data);
+    const record = shared[header.ints + index * record_ints ..][0..record_ints];
+    try testing.expectEqual(server, record[1]);
+    try testing.expectEqualStrings("ping", buffer[@intCast(record[2])..][0..@intCast(record[3])]);
+
+    try testing.expect(reactor.shutdownWrite(client) == null);
+    index = try collectUntil(&reactor, &shared, &buffer, .eof);
+    try testing.expectEqual(server, shared[header.ints + index * record_ints + 1]);
+
+    reactor.closeSocket(server);
+    reactor.closeSocket(client);
+    reactor.closeSocket(listener);
+    try testing.expectEqual(@as(u32, 0), reactor.sockets_open);
+}
+
+test "reactor: a connect to a closed port settles with ECONNREFUSED" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 4);
+    var buffer: [4096]u8 = undefined;
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{}).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    reactor.closeSocket(listener);
+
+    switch (reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null)) {
+        .err => |err| try testing.expectEqual(posix.E.CONNREFUSED, err),
+        .ok => |fd| {
+            const index = try collectUntil(&reactor, &shared, &buffer, .connected);
+            try testing.expectEqual(fd, shared[header.ints + index * record_ints + 1]);
+            try testing.expectEqual(@as(i32, @intFromEnum(posix.E.CONNREFUSED)), shared[header.ints + index * record_ints + 2]);
+            reactor.closeSocket(fd);
+        },
+    }
+}
+
+test "reactor: writes the kernel refuses are queued, then flushed in order when the peer reads" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    var buffer: [64 * 1024]u8 = undefined;
+
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
+    const index = try collectUntil(&reactor, &shared, &buffer, .accepted);
+    const server = shared[header.ints + index * record_ints + 2];
+    // Stop the server side reading so the client's writes back up.
+    try testing.expect(reactor.setReading(server, false) == null);
+
+    const chunk = try testing.allocator.alloc(u8, 1024 * 1024);
+    defer testing.allocator.free(chunk);
+    for (chunk, 0..) |*byte, position| byte.* = @truncate(position % 251);
+    var queued: usize = 0;
+    for (0..8) |_| queued = reactor.write(client, chunk).ok;
+    try testing.expect(queued > 0);
+
+    try testing.expect(reactor.setReading(server, true) == null);
+    var received: usize = 0;
+    var expected_byte: usize = 0;
+    var rounds: usize = 0;
+    while (received < 8 * chunk.len and rounds < 100_000) : (rounds += 1) {
+        const count = reactor.collect(&shared, &buffer);
+        for (0..count) |record_index| {
+            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
+            if (record[0] != @intFromEnum(RecordKind.data)) continue;
+            for (buffer[@intCast(record[2])..][0..@intCast(record[3])]) |byte| {
+                try testing.expectEqual(@as(u8, @truncate(expected_byte % 251)), byte);
+                expected_byte = (expected_byte + 1) % chunk.len;
+            }
+            received += @intCast(record[3]);
+        }
+    }
+    try testing.expectEqual(8 * chunk.len, received);
+    try testing.expectEqual(@as(usize, 0), reactor.queuedBytes(client));
 }

@@ -1,6 +1,7 @@
 //! The reactor library: pure Zig, no N-API. `zig build test` runs every test reachable from here.
 pub const poller = @import("poller.zig");
 pub const reactor = @import("reactor.zig");
+pub const sockets = @import("sockets.zig");
 
 test {
     @import("std").testing.refAllDecls(@This());

@@ -1,0 +1,234 @@
+//! Socket syscalls for the reactor, through libc, returning the errno on failure so the binding
+//! can report it in Node's shape. The Linux/macOS differences (accept4, MSG_NOSIGNAL,
+//! SOCK_NONBLOCK) are settled here so reactor.zig reads the same on both.
+const std = @import("std");
+const builtin = @import("builtin");
+const posix = std.posix;
+const c = std.c;
+
+const is_linux = builtin.os.tag == .linux;
+
+/// A syscall's outcome: the value, or the errno that refused it.
+pub fn Result(comptime T: type) type {
+    return union(enum) {
+        ok: T,
+        err: posix.E,
+    };
+}
+
+fn lastErrno(rc: anytype) posix.E {
+    return posix.errno(rc);
+}
+
+const TCP_NODELAY: u32 = 1; // the same number on Linux and the BSDs
+const IPV6_V6ONLY: u32 = if (is_linux) 26 else 27;
+/// Suppresses SIGPIPE on a write to a closed peer. macOS has no MSG_NOSIGNAL; it sets
+/// SO_NOSIGPIPE on the socket once instead.
+pub const send_flags: u32 = if (is_linux) std.os.linux.MSG.NOSIGNAL else 0;
+
+pub const Options = struct {
+    reuse_address: bool = false,
+    reuse_port: bool = false,
+    ipv6_only: bool = false,
+};
+
+/// A non-blocking, close-on-exec stream socket for `family`.
+pub fn openStream(family: u32) Result(i32) {
+    const flags: u32 = if (is_linux) posix.SOCK.NONBLOCK | posix.SOCK.CLOEXEC else 0;
+    const rc = c.socket(family, posix.SOCK.STREAM | flags, 0);
+    if (rc < 0) return .{ .err = lastErrno(rc) };
+    if (!is_linux) {
+        if (makeNonblocking(rc)) |err| {
+            _ = c.close(rc);
+            return .{ .err = err };
+        }
+        setFlag(rc, posix.SOL.SOCKET, c.SO.NOSIGPIPE);
+    }
+    return .{ .ok = rc };
+}
+
+fn makeNonblocking(fd: i32) ?posix.E {
+    if (c.fcntl(fd, posix.F.SETFD, @as(c_int, posix.FD_CLOEXEC)) < 0) return lastErrno(@as(c_int, -1));
+    const current = c.fcntl(fd, posix.F.GETFL);
+    if (current < 0) return lastErrno(current);
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(posix.O{ .NONBLOCK = true })));
+    if (c.fcntl(fd, posix.F.SETFL, current | nonblock) < 0) return lastErrno(@as(c_int, -1));
+    return null;
+}
+
+fn setFlag(fd: i32, level: i32, name: u32) void {
+    const one: c_int = 1;
+    // Best effort: these options tune behaviour; a kernel that refuses one still works.
+    _ = c.setsockopt(fd, level, name, &one, @sizeOf(c_int));
+}
+
+pub fn setNoDelay(fd: i32) void {
+    setFlag(fd, posix.IPPROTO.TCP, TCP_NODELAY);
+}
+
+pub fn setKeepAlive(fd: i32) void {
+    setFlag(fd, posix.SOL.SOCKET, posix.SO.KEEPALIVE);
+}
+
+/// socket + options + bind + listen. The fd is closed again on any failure.
+pub fn listen(address: std.net.Address, backlog: u31, options: Options) Result(i32) {
+    const fd = switch (openStream(address.any.family)) {
+        .ok => |fd| fd,
+        .err => |err| return .{ .err = err },
+    };
+    if (options.reuse_address) setFlag(fd, posix.SOL.SOCKET, posix.SO.REUSEADDR);
+    if (options.reuse_port) setFlag(fd, posix.SOL.SOCKET, posix.SO.REUSEPORT);
+    if (options.ipv6_only and address.any.family == posix.AF.INET6) setFlag(fd, posix.IPPROTO.IPV6, IPV6_V6ONLY);
+    if (c.bind(fd, &address.any, address.getOsSockLen()) < 0) return closeWith(fd);
+    if (c.listen(fd, backlog) < 0) return closeWith(fd);
+    return .{ .ok = fd };
+}
+
+/// Starts a non-blocking connect. `.ok` means the connect is under way (or done): the socket
+/// turns writable when it settles, and `takeError` tells how.
+pub fn connect(address: std.net.Address, local: ?std.net.Address) Result(i32) {
+    const fd = switch (openStream(address.any.family)) {
+        .ok => |fd| fd,
+        .err => |err| return .{ .err = err },
+    };
+    if (local) |local_address| {
+        if (c.bind(fd, &local_address.any, local_address.getOsSockLen()) < 0) return closeWith(fd);
+    }
+    if (address.any.family != posix.AF.UNIX) setNoDelay(fd);
+    while (true) {
+        if (c.connect(fd, &address.any, address.getOsSockLen()) == 0) return .{ .ok = fd };
+        switch (lastErrno(@as(c_int, -1))) {
+            .INTR => continue,
+            .INPROGRESS, .AGAIN => return .{ .ok = fd },
+            else => return closeWith(fd),
+        }
+    }
+}
+
+fn closeWith(fd: i32) Result(i32) {
+    const err = lastErrno(@as(c_int, -1));
+    _ = c.close(fd);
+    return .{ .err = err };
+}
+
+/// SO_ERROR: how a non-blocking connect ended (.SUCCESS if it connected).
+pub fn takeError(fd: i32) posix.E {
+    var value: c_int = 0;
+    var length: posix.socklen_t = @sizeOf(c_int);
+    if (c.getsockopt(fd, posix.SOL.SOCKET, posix.SO.ERROR, &value, &length) < 0) return lastErrno(@as(c_int, -1));
+    return @enumFromInt(value);
+}
+
+/// Accepts one connection as a non-blocking, close-on-exec socket.
+pub fn accept(listen_fd: i32) Result(i32) {
+    if (is_linux) {
+        const rc = c.accept4(listen_fd, null, null, posix.SOCK.NONBLOCK | posix.SOCK.CLOEXEC);
+        if (rc < 0) return .{ .err = lastErrno(rc) };
+        return .{ .ok = rc };
+    }
+    const rc = c.accept(listen_fd, null, null);
+    if (rc < 0) return .{ .err = lastErrno(rc) };
+    if (makeNonblocking(rc)) |err| {
+        _ = c.close(rc);
+        return .{ .err = err };
+    }
+    setFlag(rc, posix.SOL.SOCKET, c.SO.NOSIGPIPE);
+    return .{ .ok = rc };
+}
+
+pub fn recv(fd: i32, buffer: []u8) Result(usize) {
+    while (true) {
+        const rc = c.recv(fd, buffer.ptr, buffer.len, 0);
+        if (rc >= 0) return .{ .ok = @intCast(rc) };
+        const err = lastErrno(rc);
+        if (err == .INTR) continue;
+        return .{ .err = err };
+    }
+}
+
+pub fn send(fd: i32, bytes: []const u8) Result(usize) {
+    while (true) {
+        const rc = c.send(fd, bytes.ptr, bytes.len, send_flags);
+        if (rc >= 0) return .{ .ok = @intCast(rc) };
+        const err = lastErrno(rc);
+        if (err == .INTR) continue;
+        return .{ .err = err };
+    }
+}
+
+pub fn shutdownWrite(fd: i32) ?posix.E {
+    if (c.shutdown(fd, posix.SHUT.WR) < 0) return lastErrno(@as(c_int, -1));
+    return null;
+}
+
+pub fn close(fd: i32) void {
+    _ = c.close(fd);
+}
+
+pub const Side = enum { local, peer };
+
+/// The socket's own or its peer's address, or null if it has none (an unconnected socket).
+pub fn addressOf(fd: i32, side: Side) ?std.net.Address {
+    var storage: posix.sockaddr.storage = undefined;
+    var length: posix.socklen_t = @sizeOf(posix.sockaddr.storage);
+    const target: *posix.sockaddr = @ptrCast(&storage);
+    const rc = switch (side) {
+        .local => c.getsockname(fd, target, &length),
+        .peer => c.getpeername(fd, target, &length),
+    };
+    if (rc < 0) return null;
+    return std.net.Address.initPosix(@alignCast(target));
+}
+
+test "sockets: listen, connect, accept, send and recv over loopback" {
+    const any = try std.net.Address.parseIp("127.0.0.1", 0);
+    const listener = listen(any, 16, .{ .reuse_address = true }).ok;
+    defer close(listener);
+    const bound = addressOf(listener, .local).?;
+    const client = connect(bound, null).ok;
+    defer close(client);
+
+    var server: i32 = -1;
+    for (0..100) |_| {
+        switch (accept(listener)) {
+            .ok => |fd| {
+                server = fd;
+                break;
+            },
+            .err => std.time.sleep(1_000_000),
+        }
+    }
+    try std.testing.expect(server >= 0);
+    defer close(server);
+    try std.testing.expectEqual(posix.E.SUCCESS, takeError(client));
+    try std.testing.expectEqual(@as(usize, 5), send(client, "hello").ok);
+    var buffer: [16]u8 = undefined;
+    var got: usize = 0;
+    for (0..100) |_| {
+        switch (recv(server, &buffer)) {
+            .ok => |count| {
+                got = count;
+                break;
+            },
+            .err => std.time.sleep(1_000_000),
+        }
+    }
+    try std.testing.expectEqualStrings("hello", buffer[0..got]);
+}
+
+test "sockets: a refused connect reports ECONNREFUSED through SO_ERROR or at once" {
+    const any = try std.net.Address.parseIp("127.0.0.1", 0);
+    const listener = listen(any, 1, .{}).ok;
+    const port = addressOf(listener, .local).?.getPort();
+    close(listener);
+    const target = try std.net.Address.parseIp("127.0.0.1", port);
+    switch (connect(target, null)) {
+        .err => |err| try std.testing.expectEqual(posix.E.CONNREFUSED, err),
+        .ok => |fd| {
+            defer close(fd);
+            var fds = [_]posix.pollfd{.{ .fd = fd, .events = posix.POLL.OUT, .revents = 0 }};
+            _ = try posix.poll(&fds, 1000);
+            try std.testing.expectEqual(posix.E.CONNREFUSED, takeError(fd));
+        },
+    }
+}
