@@ -1,0 +1,155 @@
+// The measuring and printing shared by every benchmark group. A group module (see run.mjs)
+// exports `name`, `title`, optional `setup()` / `teardown()`, and `cases`: a list of
+//
+//   { name, ops, target?, zloop(clock), node(clock) }
+//
+// where `zloop` and `node` are async functions that do `ops` operations once. They call
+// `clock.start()` right before the first measured operation and `clock.stop()` right after the
+// last one (for example inside the last callback); a peer that calls neither is timed around the
+// whole call. A peer may return a number: the operations it actually did, for cases that run for a
+// fixed time rather than a fixed count. `target` is the least zloop/node ratio the case must reach.
+//
+// This machine is noisy (2 cores, repeats differ by 10-40%), so the two peers are interleaved
+// (zloop, node, zloop, node, ...) with a garbage collection and a short pause before every run,
+// one warm-up pair is thrown away, and the median of the repetitions is reported.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Measured repetitions per peer, after one warm-up; override with ZLOOP_BENCH_REPEATS. */
+export const REPEATS = positiveInteger(process.env.ZLOOP_BENCH_REPEATS, 5);
+/** Pause before each run so the previous run's closing handles and garbage settle. */
+const PAUSE_MS = 30;
+
+/** Runs one peer once; returns { ops, wallNs, cpuUs }. */
+async function runOnce(peer, ops) {
+  let wallStart = 0n;
+  let wallEnd = 0n;
+  let cpuStart = null;
+  let cpuEnd = null;
+  const clock = {
+    start() {
+      cpuStart = process.cpuUsage();
+      wallStart = process.hrtime.bigint();
+    },
+    stop() {
+      wallEnd = process.hrtime.bigint();
+      cpuEnd = process.cpuUsage(cpuStart ?? undefined);
+    },
+  };
+  const outerCpu = process.cpuUsage();
+  const outerStart = process.hrtime.bigint();
+  const done = await peer(clock);
+  const outerEnd = process.hrtime.bigint();
+  if (cpuStart === null) {
+    wallStart = outerStart;
+    cpuStart = outerCpu;
+  }
+  if (cpuEnd === null) {
+    wallEnd = outerEnd;
+    cpuEnd = process.cpuUsage(cpuStart);
+  }
+  if (wallEnd <= wallStart) throw new Error('clock.stop() was called before clock.start()');
+  return {
+    ops: typeof done === 'number' ? done : ops,
+    wallNs: Number(wallEnd - wallStart),
+    cpuUs: cpuEnd.user + cpuEnd.system,
+  };
+}
+
+async function settle() {
+  globalThis.gc?.();
+  await sleep(PAUSE_MS);
+}
+
+/** Measures one case: warm-up pair, then REPEATS interleaved pairs; returns medians per peer. */
+export async function measureCase(testCase) {
+  const samples = { zloop: [], node: [] };
+  for (let round = 0; round <= REPEATS; round++) {
+    // Alternate which peer goes first, so neither always runs right after the other's garbage.
+    const order = round % 2 === 0 ? ['zloop', 'node'] : ['node', 'zloop'];
+    for (const peer of order) {
+      await settle();
+      const sample = await runOnce(testCase[peer], testCase.ops);
+      if (round > 0) samples[peer].push(sample);
+    }
+  }
+  return { zloop: summarize(samples.zloop), node: summarize(samples.node) };
+}
+
+function summarize(samples) {
+  const rates = samples.map((sample) => sample.ops / (sample.wallNs / 1e9));
+  const cpuNsPerOp = samples.map((sample) => (sample.cpuUs * 1000) / sample.ops);
+  const rate = median(rates);
+  return {
+    rate,
+    // Spread: the half-range of the repetitions relative to the median, to show the noise.
+    spread: (Math.max(...rates) - Math.min(...rates)) / 2 / rate,
+    cpuNsPerOp: median(cpuNsPerOp),
+    wallMs: median(samples.map((sample) => sample.wallNs / 1e6)),
+  };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Runs every case of a group and prints its table; returns false if a target was missed. */
+export async function runGroup(group) {
+  console.log(`\n## ${group.name}: ${group.title}`);
+  console.log(`median of ${REPEATS} interleaved repetitions after 1 warm-up; ±: half-range of the repetitions`);
+  await group.setup?.();
+  const rows = [];
+  let allMet = true;
+  try {
+    for (const testCase of group.cases) {
+      const result = await measureCase(testCase);
+      const ratio = result.zloop.rate / result.node.rate;
+      const met = testCase.target === undefined ? '-' : ratio >= testCase.target ? 'yes' : 'NO';
+      if (met === 'NO') allMet = false;
+      rows.push([
+        testCase.name,
+        formatRate(result.zloop),
+        result.zloop.cpuNsPerOp.toFixed(0),
+        formatRate(result.node),
+        result.node.cpuNsPerOp.toFixed(0),
+        `${ratio.toFixed(2)}x`,
+        testCase.target === undefined ? '-' : `>= ${testCase.target}x`,
+        met,
+      ]);
+    }
+  } finally {
+    await group.teardown?.();
+  }
+  printTable(
+    ['case', 'zloop ops/s', 'cpu ns/op', 'node ops/s', 'cpu ns/op', 'zloop/node', 'target', 'met'],
+    rows,
+  );
+  return allMet;
+}
+
+function formatRate(summary) {
+  return `${formatNumber(summary.rate)} ±${(summary.spread * 100).toFixed(0)}%`;
+}
+
+function formatNumber(value) {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
+  return value.toFixed(0);
+}
+
+function printTable(header, rows) {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const line = (cells) =>
+    `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((width, column) => (column === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+function positiveInteger(text, fallback) {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`ZLOOP_BENCH_REPEATS must be a positive integer, got ${text}`);
+  return value;
+}
