@@ -1,0 +1,86 @@
+// Leak checks at teardown, as uvloop's _testbase.py counts handles: every suite calls
+// trackLeaks() once at top level. It records a baseline before the suite, then checks that
+// every test closed its loops (the addon's reactorsOpen() is back to 0) and that the suite as
+// a whole left no fd, timer or handle behind.
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+
+const addon = createRequire(import.meta.url)('../../build/zloop.node') as { reactorsOpen(): number };
+
+/** Reactors of this thread whose uv handle and fds are not yet released. */
+export function reactorsOpen(): number {
+  return addon.reactorsOpen();
+}
+
+/** Open fds of this process (a worker thread shares them with the whole process). */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Counts of process.getActiveResourcesInfo() by kind ('Timeout', 'TCPWrap', ...). */
+export function activeResources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+}
+
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Waits, a bounded number of libuv turns, until `condition()` holds; returns its last value.
+ * uv_close callbacks run in the close phase, after setImmediate callbacks, so a closed loop
+ * releases its reactor one or two turns after close().
+ */
+export async function settle(condition: () => boolean, turns = 200): Promise<boolean> {
+  for (let turn = 0; turn < turns; turn++) {
+    if (condition()) return true;
+    await (turn < 20 ? nextTurn() : new Promise((resolve) => setTimeout(resolve, 5)));
+  }
+  return condition();
+}
+
+export async function expectNoOpenReactors(): Promise<void> {
+  await settle(() => reactorsOpen() === 0);
+  expect(reactorsOpen(), 'reactors left open: a test did not close its loop').toBe(0);
+}
+
+export type LeakOptions = {
+  /** Extra fds the suite may leave open (none by default). */
+  fdSlack?: number;
+};
+
+export function trackLeaks(options: LeakOptions = {}): void {
+  let fdsBefore = 0;
+  let resourcesBefore = new Map<string, number>();
+
+  beforeAll(async () => {
+    await expectNoOpenReactors();
+    fdsBefore = fdCount();
+    resourcesBefore = activeResources();
+  });
+
+  afterEach(async () => {
+    await expectNoOpenReactors();
+  });
+
+  afterAll(async () => {
+    await expectNoOpenReactors();
+    const slack = options.fdSlack ?? 0;
+    await settle(() => fdCount() <= fdsBefore + slack);
+    expect(fdCount(), 'fds left open by the suite').toBeLessThanOrEqual(fdsBefore + slack);
+    await settle(() => resourcesGrown(resourcesBefore).length === 0);
+    expect(resourcesGrown(resourcesBefore), 'timers or handles left by the suite').toEqual([]);
+  });
+}
+
+function resourcesGrown(before: Map<string, number>): string[] {
+  const grown: string[] = [];
+  for (const [kind, count] of activeResources()) {
+    const was = before.get(kind) ?? 0;
+    if (count > was) grown.push(`${kind}: ${was} -> ${count}`);
+  }
+  return grown;
+}
