@@ -9,6 +9,7 @@ import {
   InterestMask,
   native,
   ReadyFlag,
+  RecordKind,
   RECEIVE_BUFFER_BYTES,
   RECORD_INTS,
   RECORDS_MAX,
@@ -25,6 +26,12 @@ export type ExceptionContext = {
 };
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
 
+/** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
+export interface SocketOwner {
+  /** One record for this socket: kind from RecordKind, a and b as the reactor documents them. */
+  _onSocketRecord(kind: number, a: number, b: number): void;
+}
+
 // asyncio's numbers: compact the heap once it holds over 100 timers, more than half cancelled.
 const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
 const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
@@ -40,6 +47,10 @@ export class EventLoop {
   readonly #reactor: ReactorHandle;
   readonly #readers = new Map<number, Handle>();
   readonly #writers = new Map<number, Handle>();
+  readonly #socketOwners: (SocketOwner | undefined)[] = [];
+  /** Sockets released during a batch close after it, so their fd numbers are not reused mid-batch. */
+  #socketsToClose: number[] = [];
+  #dispatchingRecords = false;
   readonly #tasks = new Set<Task<any>>();
   #tasksAfterPrune = 0;
 
@@ -183,6 +194,8 @@ export class EventLoop {
     this.#cancelledTimers = 0;
     this.#readers.clear();
     this.#writers.clear();
+    this.#socketOwners.length = 0;
+    this.#socketsToClose = [];
     native.close(this.#reactor);
   }
 
@@ -352,9 +365,22 @@ export class EventLoop {
 
   #processRecords(recordCount: number): void {
     const shared = this.#shared;
+    this.#dispatchingRecords = true;
     for (let index = 0; index < recordCount; index++) {
       const base = Header.ints + index * RECORD_INTS;
+      const kind = shared[base]!;
       const fd = shared[base + 1]!;
+      if (kind !== RecordKind.fdReady) {
+        const owner = this.#socketOwners[fd];
+        if (owner === undefined) continue;
+        try {
+          owner._onSocketRecord(kind, shared[base + 2]!, shared[base + 3]!);
+        } catch (exception) {
+          // Owners catch protocol errors themselves; this guards the loop against our own bugs.
+          this.callExceptionHandler({ message: 'Unexpected error while dispatching socket events', exception });
+        }
+        continue;
+      }
       const flags = shared[base + 2]!;
       if (flags & (ReadyFlag.readable | ReadyFlag.hangup)) {
         const reader = this.#readers.get(fd);
@@ -365,6 +391,39 @@ export class EventLoop {
         if (writer !== undefined && !writer._cancelled) this.#ready.push(writer);
       }
     }
+    this.#dispatchingRecords = false;
+    const toClose = this.#socketsToClose;
+    if (toClose.length > 0 && !this.#closed) {
+      this.#socketsToClose = [];
+      for (const fd of toClose) native.closeSocket(this.#reactor, fd);
+    }
+  }
+
+  // ---- sockets (used by transports.ts and server.ts) ----------------------------------------
+
+  /** @internal The native reactor; throws 'Event loop is closed' once closed. */
+  get _reactor(): ReactorHandle {
+    this.#checkClosed();
+    return this.#reactor;
+  }
+
+  /** @internal Where the reactor puts the bytes of DATA records. */
+  get _receiveBuffer(): Buffer {
+    return this.#receiveBuffer;
+  }
+
+  /** @internal Routes the reactor's records for `fd` to `owner`. */
+  _registerSocket(fd: number, owner: SocketOwner): void {
+    this.#socketOwners[fd] = owner;
+  }
+
+  /** @internal Stops routing records for `fd` and closes it (after the current batch, if any). */
+  _releaseSocket(fd: number): void {
+    if (this.#socketOwners[fd] === undefined) return;
+    this.#socketOwners[fd] = undefined;
+    if (this.#closed) return; // closing the reactor closed every socket
+    if (this.#dispatchingRecords) this.#socketsToClose.push(fd);
+    else native.closeSocket(this.#reactor, fd);
   }
 
   /** Moves due timers to the ready queue, then runs the callbacks that were ready at its start. */

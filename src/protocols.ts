@@ -1,0 +1,64 @@
+// Protocol base classes (asyncio protocols.py), with no-op defaults so a subclass overrides only
+// what it needs. Call order, as asyncio documents it:
+//
+//   Protocol:          connectionMade -> dataReceived* -> eofReceived? -> connectionLost
+//   BufferedProtocol:  connectionMade -> (getBuffer -> bufferUpdated)* -> eofReceived? -> connectionLost
+//
+// pauseWriting and resumeWriting alternate, each at most once in a row, between connectionMade
+// and connectionLost.
+import type { Transport } from './transports.js';
+
+export class BaseProtocol {
+  /** Called once, when the connection is made; `transport` is the connection. */
+  connectionMade(_transport: Transport): void {}
+
+  /** Called once, when the connection is closed: `exc` is null for a clean close or EOF. */
+  connectionLost(_exc: Error | null): void {}
+
+  /** The transport's write buffer went over its high-water mark. */
+  pauseWriting(): void {}
+
+  /** The transport's write buffer drained to its low-water mark. */
+  resumeWriting(): void {}
+}
+
+export class Protocol extends BaseProtocol {
+  /**
+   * Bytes arrived. `data` is a Buffer of its own: it stays valid forever and the loop never
+   * reuses its memory, so a protocol may keep it without copying.
+   */
+  dataReceived(_data: Buffer): void {}
+
+  /** The peer finished sending. Return true to keep the connection half-open (we can still write). */
+  eofReceived(): boolean | void {
+    return undefined;
+  }
+}
+
+export class BufferedProtocol extends BaseProtocol {
+  /**
+   * Returns the buffer the next bytes are copied into; `sizeHint` is how many bytes are waiting
+   * (a hint: any non-empty buffer works). The loop writes only the first `bufferUpdated(n)` bytes
+   * and does not keep the buffer after that call.
+   */
+  getBuffer(_sizeHint: number): Uint8Array {
+    throw new Error('BufferedProtocol.getBuffer() must be implemented');
+  }
+
+  /** `nbytes` bytes were written at the start of the buffer getBuffer() returned. */
+  bufferUpdated(_nbytes: number): void {}
+
+  eofReceived(): boolean | void {
+    return undefined;
+  }
+}
+
+/** What a transport calls on its protocol; Protocol and BufferedProtocol both satisfy it. */
+export type AnyProtocol = BaseProtocol & {
+  dataReceived?(data: Buffer): void;
+  getBuffer?(sizeHint: number): Uint8Array;
+  bufferUpdated?(nbytes: number): void;
+  eofReceived?(): boolean | void;
+};
+
+export type ProtocolFactory<P extends AnyProtocol = AnyProtocol> = () => P;
