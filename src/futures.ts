@@ -93,7 +93,12 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   toString(): string {
-    return `<${this.constructor.name} ${STATE_NAMES[this.#state].toLowerCase()}>`;
+    return `<${this.constructor.name} ${this._stateName()}>`;
+  }
+
+  /** @internal 'pending', 'cancelled' or 'finished', for toString(). */
+  protected _stateName(): string {
+    return STATE_NAMES[this.#state].toLowerCase();
   }
 
   /** @internal Completes with a value, skipping the public state check. */
@@ -168,6 +173,10 @@ export class Task<T = unknown> extends Future<T> {
     }
     this.#name = name ?? `Task-${++nextTaskNumber}`;
     loop.callSoon(() => this.#start(target));
+    // The task owns a promise's outcome from now on: mark it handled at once, or a promise that
+    // is already rejected is reported as an unhandled rejection (fatal under Node's default
+    // --unhandled-rejections=throw) at the microtask checkpoint before #start runs.
+    if (typeof target !== 'function') Promise.resolve(target).then(undefined, () => {});
   }
 
   getName(): string {
@@ -198,7 +207,7 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   override toString(): string {
-    return `<Task ${this.#name} ${super.toString().slice(8, -1)}>`;
+    return `<Task ${this.#name} ${this._stateName()}>`;
   }
 
   #start(target: TaskTarget<T>): void {
