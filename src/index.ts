@@ -14,3 +14,11 @@ export {
   IncompleteReadError,
   LimitOverrunError,
 } from './errors.js';
+export { BaseProtocol, Protocol, BufferedProtocol } from './protocols.js';
+export type { AnyProtocol, ProtocolFactory } from './protocols.js';
+export { SocketTransport, TransportSocket } from './transports.js';
+export type { Transport, SocketFamily } from './transports.js';
+export { Server } from './server.js';
+export type { CreateServerOptions, CreateConnectionOptions, UnixServerOptions } from './connections.js';
+export type { AddrInfo, GetaddrinfoOptions } from './dns.js';
+export type { SystemError } from './system-error.js';

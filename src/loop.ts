@@ -1,7 +1,17 @@
 // EventLoop: asyncio's base event loop on a Zig reactor. The ready queue and the timer heap live
 // here; the reactor (native/) watches fds, the wakeup eventfd and the one timer deadline, and
 // calls #onBatch once per iteration. See ../shared/DESIGN.md ("How a wakeup flows").
+import {
+  createConnection,
+  type CreateConnectionOptions,
+  createServer,
+  type CreateServerOptions,
+  createUnixConnection,
+  createUnixServer,
+  type UnixServerOptions,
+} from './connections.js';
 import { Deque } from './deque.js';
+import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
 import { Future, Task, type TaskTarget } from './futures.js';
 import { Handle, TimerHandle } from './handles.js';
 import {
@@ -15,8 +25,11 @@ import {
   RECORDS_MAX,
   type ReactorHandle,
 } from './native.js';
+import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
+import type { Server } from './server.js';
 import { TimerHeap } from './timer-heap.js';
+import type { Transport } from './transports.js';
 import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
 
 export type ExceptionContext = {
@@ -277,6 +290,44 @@ export class EventLoop {
 
   getDebug(): boolean {
     return this.#debug;
+  }
+
+  // ---- networking (connections.ts, server.ts, transports.ts) -----------------------------
+
+  /** Listens on `host` (a name, a list, or every interface when omitted) and `port`. */
+  createServer(
+    protocolFactory: ProtocolFactory,
+    host?: string | string[] | null,
+    port?: number | null,
+    options?: CreateServerOptions,
+  ): Promise<Server> {
+    return createServer(this, protocolFactory, host, port, options);
+  }
+
+  /** Connects to `host`:`port`, trying each address getaddrinfo returns in turn. */
+  createConnection<P extends AnyProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host: string,
+    port: number,
+    options?: CreateConnectionOptions,
+  ): Promise<[Transport, P]> {
+    return createConnection(this, protocolFactory, host, port, options);
+  }
+
+  createUnixServer(protocolFactory: ProtocolFactory, path: string, options?: UnixServerOptions): Promise<Server> {
+    return createUnixServer(this, protocolFactory, path, options);
+  }
+
+  createUnixConnection<P extends AnyProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
+    return createUnixConnection(this, protocolFactory, path);
+  }
+
+  getaddrinfo(host: string | null, port: number | string | null, options?: GetaddrinfoOptions): Promise<AddrInfo[]> {
+    return getaddrinfo(host, port, options);
+  }
+
+  getnameinfo(sockaddr: [string, number], flags = 0): Promise<[string, string]> {
+    return getnameinfo(sockaddr, flags);
   }
 
   // ---- fd watchers ------------------------------------------------------------------------

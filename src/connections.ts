@@ -1,0 +1,216 @@
+// createServer / createConnection and their Unix forms (asyncio base_events and unix_events):
+// argument checks, name resolution, then one reactor call per socket.
+import { lookup } from 'node:dns/promises';
+import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
+import type { Future } from './futures.js';
+import type { EventLoop } from './loop.js';
+import { ListenFlag, native, RecordKind } from './native.js';
+import type { AnyProtocol, ProtocolFactory } from './protocols.js';
+import { type ListeningSocket, removeSocketFile, Server } from './server.js';
+import { type SystemError, systemError } from './system-error.js';
+import { type SocketFamily, SocketTransport } from './transports.js';
+import { checkCallback } from './validate.js';
+
+export type CreateServerOptions = {
+  family?: number;
+  backlog?: number;
+  reuseAddress?: boolean;
+  reusePort?: boolean;
+  keepAlive?: boolean;
+  startServing?: boolean;
+};
+
+export type CreateConnectionOptions = {
+  /** [host, port] to bind the local end to. */
+  localAddr?: [string, number] | null;
+  family?: number;
+};
+
+export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing'>;
+
+export async function createServer(
+  loop: EventLoop,
+  protocolFactory: ProtocolFactory,
+  host: string | string[] | null | undefined,
+  port: number | null | undefined,
+  options: CreateServerOptions = {},
+): Promise<Server> {
+  checkCallback(protocolFactory, 'protocolFactory');
+  const portNumber = checkPort(port ?? 0, 'port');
+  const backlog = checkBacklog(options.backlog);
+  const family = options.family ?? AF_UNSPEC;
+  let flags = ListenFlag.noDelay;
+  if (options.reuseAddress ?? true) flags |= ListenFlag.reuseAddress; // asyncio's POSIX default
+  if (options.reusePort) flags |= ListenFlag.reusePort;
+  if (options.keepAlive) flags |= ListenFlag.keepAlive;
+  if (options.startServing ?? true) flags |= ListenFlag.accepting;
+
+  const hosts = host === undefined || host === null || host === '' ? null : Array.isArray(host) ? host : [host];
+  let addresses: { address: string; family: SocketFamily; ipv6Only: boolean }[];
+  if (hosts === null) {
+    // All interfaces: one dual-stack IPv6 socket, as Node's net does (IPv4 where there is no IPv6).
+    addresses = family === AF_INET ? [{ address: '0.0.0.0', family: 'IPv4', ipv6Only: false }] : [{ address: '::', family: 'IPv6', ipv6Only: family === AF_INET6 }];
+  } else {
+    addresses = [];
+    for (const name of hosts) {
+      if (typeof name !== 'string') throw new TypeError('host must be a string or a list of strings');
+      for (const entry of await resolve(name, family)) {
+        if (!addresses.some((known) => known.address === entry.address)) {
+          addresses.push({ address: entry.address, family: entry.family, ipv6Only: entry.family === 'IPv6' });
+        }
+      }
+    }
+  }
+
+  const reactor = loop._reactor;
+  const listeners: ListeningSocket[] = [];
+  try {
+    for (const candidate of addresses) {
+      let fd = native.listen(reactor, candidate.address, portNumber, backlog, flags | (candidate.ipv6Only ? ListenFlag.ipv6Only : 0));
+      if (fd === -97 /* EAFNOSUPPORT */ && hosts === null) {
+        fd = native.listen(reactor, '0.0.0.0', portNumber, backlog, flags);
+        candidate.family = 'IPv4';
+      }
+      if (fd < 0) throw systemError(fd, 'listen', candidate.address, portNumber);
+      listeners.push({ fd, family: candidate.family });
+    }
+  } catch (error) {
+    for (const listener of listeners) native.closeSocket(reactor, listener.fd);
+    throw error;
+  }
+  const server = new Server(loop, protocolFactory, listeners, null);
+  if (flags & ListenFlag.accepting) await server.startServing();
+  return server;
+}
+
+export async function createUnixServer(
+  loop: EventLoop,
+  protocolFactory: ProtocolFactory,
+  path: string,
+  options: UnixServerOptions = {},
+): Promise<Server> {
+  checkCallback(protocolFactory, 'protocolFactory');
+  checkPath(path);
+  const backlog = checkBacklog(options.backlog);
+  // A socket file left by an earlier server would make bind fail with EADDRINUSE.
+  removeSocketFile(path);
+  const startServing = options.startServing ?? true;
+  const fd = native.listenUnix(loop._reactor, path, backlog, startServing ? ListenFlag.accepting : 0);
+  if (fd < 0) throw systemError(fd, 'listen', path);
+  const server = new Server(loop, protocolFactory, [{ fd, family: 'unix' }], path);
+  if (startServing) await server.startServing();
+  return server;
+}
+
+export async function createConnection<P extends AnyProtocol>(
+  loop: EventLoop,
+  protocolFactory: ProtocolFactory<P>,
+  host: string,
+  port: number,
+  options: CreateConnectionOptions = {},
+): Promise<[SocketTransport, P]> {
+  checkCallback(protocolFactory, 'protocolFactory');
+  if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
+  const portNumber = checkPort(port, 'port');
+  const local = options.localAddr ?? null;
+  if (local !== null && (!Array.isArray(local) || typeof local[0] !== 'string')) {
+    throw new TypeError('options.localAddr must be a [host, port] pair');
+  }
+  const candidates = await resolve(host, options.family ?? AF_UNSPEC);
+  const errors: SystemError[] = [];
+  for (const candidate of candidates) {
+    const fd = native.connect(loop._reactor, candidate.address, portNumber, local?.[0] ?? null, local ? checkPort(local[1], 'localAddr port') : 0);
+    if (fd < 0) {
+      errors.push(systemError(fd, 'connect', candidate.address, portNumber));
+      continue;
+    }
+    const outcome = await settleConnect(loop, fd, candidate.family, protocolFactory);
+    if (outcome instanceof Array) return outcome;
+    errors.push(systemError(outcome, 'connect', candidate.address, portNumber));
+  }
+  throw combineErrors(errors);
+}
+
+export async function createUnixConnection<P extends AnyProtocol>(
+  loop: EventLoop,
+  protocolFactory: ProtocolFactory<P>,
+  path: string,
+): Promise<[SocketTransport, P]> {
+  checkCallback(protocolFactory, 'protocolFactory');
+  checkPath(path);
+  const fd = native.connectUnix(loop._reactor, path);
+  if (fd < 0) throw systemError(fd, 'connect', path);
+  const outcome = await settleConnect(loop, fd, 'unix', protocolFactory);
+  if (outcome instanceof Array) return outcome;
+  throw systemError(outcome, 'connect', path);
+}
+
+/**
+ * Waits for the reactor's CONNECTED record. On success the transport and protocol are made
+ * right inside the record's dispatch, before any DATA record of that socket can arrive; on
+ * failure the socket is closed and the errno returned.
+ */
+function settleConnect<P extends AnyProtocol>(
+  loop: EventLoop,
+  fd: number,
+  family: SocketFamily,
+  protocolFactory: ProtocolFactory<P>,
+): Future<[SocketTransport, P] | number> {
+  const settled = loop.createFuture<[SocketTransport, P] | number>();
+  loop._registerSocket(fd, {
+    _onSocketRecord(kind, errno) {
+      if (kind !== RecordKind.connected) return;
+      if (errno !== 0) {
+        loop._releaseSocket(fd);
+        settled.setResult(errno);
+        return;
+      }
+      let protocol: P;
+      try {
+        protocol = protocolFactory();
+      } catch (exception) {
+        loop._releaseSocket(fd);
+        settled.setException(exception);
+        return;
+      }
+      const transport = new SocketTransport(loop, fd, family, protocol, null);
+      transport._start();
+      settled.setResult([transport, protocol]);
+    },
+  });
+  return settled;
+}
+
+async function resolve(host: string, family: number): Promise<{ address: string; family: SocketFamily }[]> {
+  const nodeFamily = family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0;
+  const entries = await lookup(host, { all: true, family: nodeFamily });
+  if (entries.length === 0) throw new Error(`getaddrinfo() returned empty list for ${host}`);
+  return entries.map((entry) => ({ address: entry.address, family: entry.family === 6 ? 'IPv6' : 'IPv4' }));
+}
+
+/** One error as it is; several with one code as the first; otherwise asyncio's combined error. */
+function combineErrors(errors: SystemError[]): Error {
+  if (errors.length === 1 || errors.every((error) => error.code === errors[0]!.code)) return errors[0]!;
+  const combined = new Error(`Multiple exceptions: ${errors.map((error) => error.message).join(', ')}`);
+  Object.assign(combined, { errors, code: errors[0]!.code });
+  return combined;
+}
+
+function checkPort(port: unknown, name: string): number {
+  const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(port)}`);
+  if (value < 0 || value > 65535) throw new RangeError(`${name} must be >= 0 and <= 65535, got ${value}`);
+  return value;
+}
+
+function checkBacklog(backlog: unknown): number {
+  if (backlog === undefined) return 100;
+  if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
+    throw new TypeError(`options.backlog must be a non-negative integer, got ${String(backlog)}`);
+  }
+  return backlog;
+}
+
+function checkPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');
+}

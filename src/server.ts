@@ -1,0 +1,186 @@
+// Server (asyncio base_events.Server): the listening sockets of createServer/createUnixServer
+// and the transports they accepted. Closing stops accepting; waitClosed() resolves once the
+// listeners and every connection are gone.
+import { lstatSync, unlinkSync } from 'node:fs';
+import { CancelledError } from './errors.js';
+import type { Future } from './futures.js';
+import type { EventLoop, SocketOwner } from './loop.js';
+import { native, RecordKind } from './native.js';
+import type { ProtocolFactory } from './protocols.js';
+import { systemError } from './system-error.js';
+import { type SocketFamily, SocketTransport, TransportSocket, type TransportTracker } from './transports.js';
+
+/** asyncio waits this long before accepting again after EMFILE and friends. */
+const ACCEPT_RETRY_DELAY = 1;
+
+export type ListeningSocket = { fd: number; family: SocketFamily };
+
+export class Server implements TransportTracker {
+  readonly #loop: EventLoop;
+  readonly #protocolFactory: ProtocolFactory;
+  readonly #listeners: ListeningSocket[];
+  readonly #sockets: TransportSocket[];
+  readonly #transports = new Set<SocketTransport>();
+  readonly #unixPath: string | null;
+  #serving = false;
+  #closed = false;
+  #waiters: Future<void>[] = [];
+  #servingForever: Future<void> | null = null;
+
+  /** @internal Made by loop.createServer / loop.createUnixServer. */
+  constructor(loop: EventLoop, protocolFactory: ProtocolFactory, listeners: ListeningSocket[], unixPath: string | null) {
+    this.#loop = loop;
+    this.#protocolFactory = protocolFactory;
+    this.#listeners = listeners;
+    this.#unixPath = unixPath;
+    this.#sockets = listeners.map((listener) => new TransportSocket(listener.fd, listener.family));
+    for (const listener of listeners) {
+      const owner: SocketOwner = { _onSocketRecord: (kind, a) => this.#onListenerRecord(listener, kind, a) };
+      loop._registerSocket(listener.fd, owner);
+    }
+  }
+
+  getLoop(): EventLoop {
+    return this.#loop;
+  }
+
+  /** The listening sockets; empty once closed. */
+  get sockets(): TransportSocket[] {
+    return this.#closed ? [] : [...this.#sockets];
+  }
+
+  isServing(): boolean {
+    return this.#serving;
+  }
+
+  /** Starts accepting (createServer does this unless startServing: false). */
+  async startServing(): Promise<void> {
+    this.#startAccepting();
+  }
+
+  /** Accepts until the server is closed; then rejects with CancelledError, as asyncio does. */
+  async serveForever(): Promise<void> {
+    if (this.#servingForever !== null) throw new Error(`server ${this.toString()} is already being awaited on serveForever()`);
+    if (this.#closed) throw new Error(`server ${this.toString()} is closed`);
+    this.#startAccepting();
+    this.#servingForever = this.#loop.createFuture<void>();
+    try {
+      await this.#servingForever;
+    } catch (error) {
+      if (error instanceof CancelledError) {
+        this.close();
+        await this.waitClosed();
+      }
+      throw error;
+    } finally {
+      this.#servingForever = null;
+    }
+  }
+
+  /** Stops accepting and closes the listening sockets; open connections stay open. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#serving = false;
+    for (const listener of this.#listeners) this.#loop._releaseSocket(listener.fd);
+    if (this.#unixPath !== null) removeSocketFile(this.#unixPath);
+    if (this.#servingForever !== null && !this.#servingForever.done()) this.#servingForever.cancel();
+    this.#wakeWaitersIfDone();
+  }
+
+  /** Closes every connection gracefully (each flushes its write buffer first). */
+  closeClients(): void {
+    for (const transport of [...this.#transports]) transport.close();
+  }
+
+  /** Aborts every connection at once. */
+  abortClients(): void {
+    for (const transport of [...this.#transports]) transport.abort();
+  }
+
+  /** Resolves once the server is closed and every connection it accepted is gone. */
+  async waitClosed(): Promise<void> {
+    if (this.#closed && this.#transports.size === 0) return;
+    const waiter = this.#loop.createFuture<void>();
+    this.#waiters.push(waiter);
+    await waiter;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed();
+  }
+
+  toString(): string {
+    return `<Server sockets=${this.#sockets.map((socket) => JSON.stringify(socket.getsockname())).join(',')}>`;
+  }
+
+  /** @internal */
+  _attach(transport: SocketTransport): void {
+    this.#transports.add(transport);
+  }
+
+  /** @internal */
+  _detach(transport: SocketTransport): void {
+    this.#transports.delete(transport);
+    this.#wakeWaitersIfDone();
+  }
+
+  /** Diagnostics: connections accepted and not yet closed. */
+  get activeConnections(): number {
+    return this.#transports.size;
+  }
+
+  #startAccepting(): void {
+    if (this.#serving || this.#closed) return;
+    this.#serving = true;
+    for (const listener of this.#listeners) native.setReading(this.#loop._reactor, listener.fd, true);
+  }
+
+  #onListenerRecord(listener: ListeningSocket, kind: number, a: number): void {
+    if (kind === RecordKind.accepted) this.#accept(listener, a);
+    else if (kind === RecordKind.failed) this.#acceptFailed(listener, a);
+  }
+
+  #accept(listener: ListeningSocket, fd: number): void {
+    let protocol;
+    try {
+      protocol = this.#protocolFactory();
+    } catch (exception) {
+      native.closeSocket(this.#loop._reactor, fd);
+      this.#loop.callExceptionHandler({ message: 'Error on transport creation for incoming connection', exception });
+      return;
+    }
+    const transport = new SocketTransport(this.#loop, fd, listener.family, protocol, this);
+    transport._start();
+  }
+
+  /** Out of fds or memory: log it, stop accepting for a second, then try again (asyncio's way). */
+  #acceptFailed(listener: ListeningSocket, errno: number): void {
+    this.#loop.callExceptionHandler({
+      message: 'socket.accept() out of system resource',
+      exception: systemError(errno, 'accept'),
+      socket: this.#sockets.find((socket) => socket.fd === listener.fd),
+    });
+    native.setReading(this.#loop._reactor, listener.fd, false);
+    this.#loop.callLater(ACCEPT_RETRY_DELAY, () => {
+      if (this.#serving && !this.#closed) native.setReading(this.#loop._reactor, listener.fd, true);
+    });
+  }
+
+  #wakeWaitersIfDone(): void {
+    if (!this.#closed || this.#transports.size > 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) if (!waiter.done()) waiter.setResult();
+  }
+}
+
+/** Removes a Unix socket file we bound (or a stale one), never any other kind of file. */
+export function removeSocketFile(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
+}
