@@ -75,8 +75,8 @@ describe('run', () => {
   });
 
   it('cancels the tasks left over when main returns, aborting their signals', async () => {
-    let leftover: Task<unknown> | undefined;
-    let finished: Task<unknown> | undefined;
+    let leftover: Task<any> | undefined;
+    let finished: Task<any> | undefined;
     let aborted = false;
     const result = await run(async () => {
       const loop = getRunningLoop();
