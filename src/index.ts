@@ -22,3 +22,13 @@ export { Server } from './server.js';
 export type { CreateServerOptions, CreateConnectionOptions, UnixServerOptions } from './connections.js';
 export type { AddrInfo, GetaddrinfoOptions } from './dns.js';
 export type { SystemError } from './system-error.js';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  openConnection,
+  startServer,
+  openUnixConnection,
+  startUnixServer,
+} from './streams.js';
+export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './streams.js';

@@ -1,0 +1,435 @@
+// Streams (asyncio streams.py): StreamReader, StreamWriter, the protocol that joins them to a
+// transport, and openConnection/startServer with their Unix forms.
+//
+// Waiting readers and drain() are woken with plain promises resolved from the protocol
+// callbacks, not Futures: the continuation runs right after the batch that brought the data
+// (when microtasks run) instead of one loop iteration later.
+import type { CreateConnectionOptions, CreateServerOptions, UnixServerOptions } from './connections.js';
+import { IncompleteReadError, LimitOverrunError } from './errors.js';
+import type { EventLoop } from './loop.js';
+import { Protocol } from './protocols.js';
+import { getRunningLoop } from './running.js';
+import type { Server } from './server.js';
+import type { Transport } from './transports.js';
+import { checkCallback, isThenable } from './validate.js';
+
+/** asyncio's default limit for readuntil()/readline(): 64 KiB. */
+const DEFAULT_LIMIT = 64 * 1024;
+/** read() with no size, and `for await`, hand out chunks of at most this many bytes. */
+const CHUNK_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+export type StreamOptions = { limit?: number };
+export type ClientConnected = (reader: StreamReader, writer: StreamWriter) => unknown;
+
+export class StreamReader implements AsyncIterable<Buffer> {
+  readonly #limit: number;
+  /** Unread bytes: chunks[0] from `#head`, then the other chunks whole. */
+  #chunks: Buffer[] = [];
+  #head = 0;
+  #length = 0;
+  #eof = false;
+  #exception: Error | null = null;
+  #waiter: { resolve: () => void; reject: (error: unknown) => void } | null = null;
+  #transport: Transport | null = null;
+  #paused = false;
+
+  constructor(options: StreamOptions = {}) {
+    const limit = options.limit ?? DEFAULT_LIMIT;
+    if (typeof limit !== 'number' || !(limit > 0)) throw new RangeError('Limit cannot be <= 0');
+    this.#limit = limit;
+  }
+
+  exception(): Error | null {
+    return this.#exception;
+  }
+
+  /** True once EOF was fed and every byte has been read. */
+  atEof(): boolean {
+    return this.#eof && this.#length === 0;
+  }
+
+  /** Up to `n` bytes (n < 0: everything until EOF); an empty Buffer means EOF. */
+  async read(n = -1): Promise<Buffer> {
+    this.#throwIfFailed();
+    if (n === 0) return EMPTY;
+    if (n < 0) {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const chunk = await this.read(CHUNK_BYTES);
+        if (chunk.length === 0) return Buffer.concat(parts);
+        parts.push(chunk);
+      }
+    }
+    if (this.#length === 0 && !this.#eof) await this.#waitForData('read');
+    return this.#take(Math.min(n, this.#length));
+  }
+
+  /** A line ending in '\n' (or the rest before EOF); throws ValueError-like Error past the limit. */
+  async readline(): Promise<Buffer> {
+    try {
+      return await this.readuntil('\n');
+    } catch (error) {
+      if (error instanceof IncompleteReadError) return Buffer.from(error.partial);
+      if (error instanceof LimitOverrunError) {
+        const buffered = this.#peekAll();
+        if (buffered.subarray(error.consumed, error.consumed + 1).toString() === '\n') this.#take(error.consumed + 1);
+        else this.#take(this.#length);
+        this.#maybeResumeTransport();
+        throw new Error(error.message);
+      }
+      throw error;
+    }
+  }
+
+  /** Bytes up to and including `separator`; IncompleteReadError at EOF, LimitOverrunError past the limit. */
+  async readuntil(separator: string | Uint8Array = '\n'): Promise<Buffer> {
+    const needle = typeof separator === 'string' ? Buffer.from(separator) : Buffer.from(separator);
+    if (needle.length === 0) throw new Error('Separator should be at least one-byte string');
+    let offset = 0;
+    for (;;) {
+      this.#throwIfFailed();
+      const buffered = this.#peekAll();
+      const index = buffered.indexOf(needle, offset);
+      if (index !== -1) {
+        if (index + needle.length > this.#limit) {
+          throw new LimitOverrunError('Separator is found, but chunk is longer than limit', index);
+        }
+        return this.#take(index + needle.length);
+      }
+      offset = Math.max(0, buffered.length + 1 - needle.length);
+      if (offset > this.#limit) throw new LimitOverrunError('Separator is not found, and chunk exceed the limit', offset);
+      if (this.#eof) {
+        const partial = this.#take(this.#length);
+        throw new IncompleteReadError(partial, null);
+      }
+      await this.#waitForData('readuntil');
+    }
+  }
+
+  /** Exactly `n` bytes; IncompleteReadError (with the partial bytes) if EOF comes first. */
+  async readexactly(n: number): Promise<Buffer> {
+    if (typeof n !== 'number' || Number.isNaN(n)) throw new TypeError('n must be a number');
+    if (n < 0) throw new RangeError('readexactly size can not be less than zero');
+    this.#throwIfFailed();
+    if (n === 0) return EMPTY;
+    while (this.#length < n) {
+      if (this.#eof) {
+        const partial = this.#take(this.#length);
+        throw new IncompleteReadError(partial, n);
+      }
+      await this.#waitForData('readexactly');
+    }
+    return this.#take(n);
+  }
+
+  /** Chunks until EOF. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const chunk = await this.read(CHUNK_BYTES);
+      if (chunk.length === 0) return;
+      yield chunk;
+    }
+  }
+
+  // ---- fed by the protocol ----------------------------------------------------------------
+
+  feedData(data: Buffer): void {
+    if (this.#eof) throw new Error('feedData after feedEof');
+    if (data.length === 0) return;
+    this.#chunks.push(data);
+    this.#length += data.length;
+    this.#wake();
+    // Stop reading the socket while twice the limit is buffered (asyncio's flow control).
+    if (this.#transport !== null && !this.#paused && this.#length > 2 * this.#limit) {
+      try {
+        this.#transport.pauseReading();
+        this.#paused = true;
+      } catch {
+        this.#transport = null; // a transport that cannot pause is read at full speed
+      }
+    }
+  }
+
+  feedEof(): void {
+    this.#eof = true;
+    this.#wake();
+  }
+
+  setException(exception: Error): void {
+    this.#exception = exception;
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.reject(exception);
+  }
+
+  setTransport(transport: Transport): void {
+    if (this.#transport !== null) throw new Error('Transport already set');
+    this.#transport = transport;
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  #throwIfFailed(): void {
+    if (this.#exception !== null) throw this.#exception;
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    if (waiter === null) return;
+    this.#waiter = null;
+    waiter.resolve();
+  }
+
+  #waitForData(caller: string): Promise<void> {
+    if (this.#waiter !== null) {
+      throw new Error(`${caller}() called while another coroutine is already waiting for incoming data`);
+    }
+    if (this.#eof) throw new Error('_wait_for_data after EOF');
+    this.#maybeResumeTransport(true);
+    return new Promise<void>((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  #maybeResumeTransport(force = false): void {
+    if (this.#paused && (force || this.#length <= this.#limit)) {
+      this.#paused = false;
+      this.#transport?.resumeReading();
+    }
+  }
+
+  /** All unread bytes as one Buffer (joins the chunks once, so repeated searches stay cheap). */
+  #peekAll(): Buffer {
+    if (this.#chunks.length === 0) return EMPTY;
+    if (this.#chunks.length > 1 || this.#head > 0) {
+      const joined = Buffer.concat([this.#chunks[0]!.subarray(this.#head), ...this.#chunks.slice(1)]);
+      this.#chunks = [joined];
+      this.#head = 0;
+    }
+    return this.#chunks[0]!;
+  }
+
+  /** Removes and returns the next `n` bytes; a whole chunk is handed out without copying. */
+  #take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    let result: Buffer;
+    const first = this.#chunks[0]!;
+    const available = first.length - this.#head;
+    if (n <= available) {
+      result = this.#head === 0 && n === first.length ? first : first.subarray(this.#head, this.#head + n);
+      this.#head += n;
+      if (this.#head === first.length) {
+        this.#chunks.shift();
+        this.#head = 0;
+      }
+    } else {
+      result = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const chunk = this.#chunks[0]!;
+        const count = Math.min(chunk.length - this.#head, n - filled);
+        chunk.copy(result, filled, this.#head, this.#head + count);
+        filled += count;
+        this.#head += count;
+        if (this.#head === chunk.length) {
+          this.#chunks.shift();
+          this.#head = 0;
+        }
+      }
+    }
+    this.#length -= n;
+    this.#maybeResumeTransport();
+    return result;
+  }
+}
+
+/** Joins a StreamReader (and, for servers, the client_connected callback) to a transport. */
+export class StreamReaderProtocol extends Protocol {
+  readonly #loop: EventLoop;
+  readonly #reader: StreamReader;
+  readonly #clientConnected: ClientConnected | null;
+  #writingPaused = false;
+  #connectionLost = false;
+  #lostError: Error | null = null;
+  #drainWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #closedWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+
+  constructor(reader: StreamReader, clientConnected: ClientConnected | null = null, loop: EventLoop = getRunningLoop()) {
+    super();
+    this.#reader = reader;
+    this.#clientConnected = clientConnected;
+    this.#loop = loop;
+  }
+
+  override connectionMade(transport: Transport): void {
+    this.#reader.setTransport(transport);
+    if (this.#clientConnected === null) return;
+    const writer = new StreamWriter(transport, this, this.#reader, this.#loop);
+    const outcome = this.#clientConnected(this.#reader, writer);
+    if (isThenable(outcome)) {
+      Promise.resolve(outcome).then(undefined, (exception: unknown) => {
+        this.#loop.callExceptionHandler({ message: 'Unhandled exception in client_connected_cb', exception, transport });
+        transport.close();
+      });
+    }
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.#connectionLost = true;
+    this.#lostError = exc;
+    if (exc === null) this.#reader.feedEof();
+    else this.#reader.setException(exc);
+    for (const waiter of this.#closedWaiters.splice(0)) {
+      if (exc === null) waiter.resolve();
+      else waiter.reject(exc);
+    }
+    this.#wakeDrainWaiters(exc ?? connectionResetError());
+  }
+
+  override dataReceived(data: Buffer): void {
+    this.#reader.feedData(data);
+  }
+
+  /** Keeps the connection half-open so the writer can still send after the peer's EOF. */
+  override eofReceived(): boolean {
+    this.#reader.feedEof();
+    return true;
+  }
+
+  override pauseWriting(): void {
+    this.#writingPaused = true;
+  }
+
+  override resumeWriting(): void {
+    this.#writingPaused = false;
+    this.#wakeDrainWaiters(null);
+  }
+
+  /** @internal Resolves when writing may go on; throws once the connection is lost. */
+  _drainHelper(): Promise<void> {
+    if (this.#connectionLost) return Promise.reject(this.#lostError ?? connectionResetError());
+    if (!this.#writingPaused) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** @internal Resolves once connectionLost has run. */
+  _closed(): Promise<void> {
+    if (this.#connectionLost) return this.#lostError === null ? Promise.resolve() : Promise.reject(this.#lostError);
+    return new Promise((resolve, reject) => this.#closedWaiters.push({ resolve, reject }));
+  }
+
+  #wakeDrainWaiters(error: Error | null): void {
+    for (const waiter of this.#drainWaiters.splice(0)) {
+      if (error === null) waiter.resolve();
+      else waiter.reject(error);
+    }
+  }
+}
+
+export class StreamWriter {
+  readonly #transport: Transport;
+  readonly #protocol: StreamReaderProtocol;
+  readonly #reader: StreamReader | null;
+  readonly #loop: EventLoop;
+
+  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | null, loop: EventLoop) {
+    this.#transport = transport;
+    this.#protocol = protocol;
+    this.#reader = reader;
+    this.#loop = loop;
+  }
+
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  write(data: Uint8Array | ArrayBufferView | string): void {
+    this.#transport.write(data);
+  }
+
+  writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
+    this.#transport.writelines(list);
+  }
+
+  writeEof(): void {
+    this.#transport.writeEof();
+  }
+
+  canWriteEof(): boolean {
+    return this.#transport.canWriteEof();
+  }
+
+  close(): void {
+    this.#transport.close();
+  }
+
+  isClosing(): boolean {
+    return this.#transport.isClosing();
+  }
+
+  /** Resolves once the connection is closed (rejects with its error, if it failed). */
+  waitClosed(): Promise<void> {
+    return this.#protocol._closed();
+  }
+
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return this.#transport.getExtraInfo(name, defaultValue);
+  }
+
+  /** Waits until the write buffer is below its high-water mark; throws if the connection is lost. */
+  async drain(): Promise<void> {
+    const failure = this.#reader?.exception();
+    if (failure) throw failure;
+    if (this.#transport.isClosing()) {
+      // Let connectionLost run first, so a lost connection is reported below.
+      await new Promise<void>((resolve) => this.#loop.callSoon(resolve));
+    }
+    await this.#protocol._drainHelper();
+  }
+
+  toString(): string {
+    return `<StreamWriter transport=${String(this.#transport)}>`;
+  }
+}
+
+export type OpenConnectionOptions = StreamOptions & CreateConnectionOptions;
+export type StartServerOptions = StreamOptions & CreateServerOptions;
+export type StartUnixServerOptions = StreamOptions & UnixServerOptions;
+
+export async function openConnection(host: string, port: number, options: OpenConnectionOptions = {}): Promise<[StreamReader, StreamWriter]> {
+  const loop = getRunningLoop();
+  const reader = new StreamReader(options);
+  const protocol = new StreamReaderProtocol(reader, null, loop);
+  const [transport] = await loop.createConnection(() => protocol, host, port, options);
+  return [reader, new StreamWriter(transport, protocol, reader, loop)];
+}
+
+export async function startServer(
+  clientConnected: ClientConnected,
+  host?: string | string[] | null,
+  port?: number | null,
+  options: StartServerOptions = {},
+): Promise<Server> {
+  checkCallback(clientConnected, 'clientConnected');
+  const loop = getRunningLoop();
+  return loop.createServer(() => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), host, port, options);
+}
+
+export async function openUnixConnection(path: string, options: StreamOptions = {}): Promise<[StreamReader, StreamWriter]> {
+  const loop = getRunningLoop();
+  const reader = new StreamReader(options);
+  const protocol = new StreamReaderProtocol(reader, null, loop);
+  const [transport] = await loop.createUnixConnection(() => protocol, path);
+  return [reader, new StreamWriter(transport, protocol, reader, loop)];
+}
+
+export async function startUnixServer(clientConnected: ClientConnected, path: string, options: StartUnixServerOptions = {}): Promise<Server> {
+  checkCallback(clientConnected, 'clientConnected');
+  const loop = getRunningLoop();
+  return loop.createUnixServer(() => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), path, options);
+}
+
+function connectionResetError(): Error {
+  return Object.assign(new Error('Connection lost'), { code: 'ECONNRESET' });
+}
