@@ -254,6 +254,44 @@ describe('addWriter', () => {
   });
 });
 
+describe('watcher errors', () => {
+  it('an exception in a reader goes to the exception handler and the loop goes on', async () => {
+    await withLoop(async (loop) => {
+      const { fd, peer } = connection;
+      const messages: unknown[] = [];
+      loop.setExceptionHandler((_loop, context) => messages.push(context.message));
+      let calls = 0;
+      loop.addReader(fd, function failingReader() {
+        calls++;
+        if (calls === 1) throw new Error('reader failed');
+        readNow(fd);
+        loop.removeReader(fd);
+        loop.stop();
+      });
+      peer.write('x');
+      await runForever(loop);
+      expect(calls).toBe(2);
+      expect(messages).toEqual(['Exception in callback failingReader()']);
+    });
+  });
+
+  it('removeReader after the fd was closed returns true and does not throw', async () => {
+    await withLoop(async (loop) => {
+      const extra = await connect();
+      try {
+        loop.addReader(extra.fd, () => {});
+        const closed = new Promise((resolve) => extra.client.once('close', resolve));
+        extra.client.destroy();
+        await within(closed, 5000, 'client close'); // the fd is closed by now
+        expect(loop.removeReader(extra.fd)).toBe(true);
+        expect(loop.removeReader(extra.fd)).toBe(false);
+      } finally {
+        await disconnect(extra);
+      }
+    });
+  });
+});
+
 describe('watchers and close()', () => {
   it('close() forgets the watchers', async () => {
     const { fd } = connection;

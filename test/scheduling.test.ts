@@ -336,6 +336,28 @@ describe('cancelled timers', () => {
     });
   });
 
+  it('do not pile up when timers are scheduled and cancelled over and over', async () => {
+    await withLoop(async (loop) => {
+      const keep = Array.from({ length: 150 }, () => loop.callLater(60, () => {}));
+      let maxCount = 0;
+      let round = 0;
+      const churn = (): void => {
+        for (let index = 0; index < 500; index++) loop.callLater(30 + index, () => {}).cancel();
+        maxCount = Math.max(maxCount, loop.scheduledTimerCount);
+        if (++round < 20) loop.callSoon(churn);
+        else loop.stop();
+      };
+      loop.callSoon(churn);
+      await runForever(loop);
+      // 10,000 cancelled timers went through a heap that holds 150 live ones.
+      expect(maxCount).toBeLessThan(1000);
+      expect(loop.scheduledTimerCount).toBeGreaterThanOrEqual(150);
+      expect(loop.scheduledTimerCount).toBeLessThan(1000);
+      for (const timer of keep) timer.cancel();
+      expect(loop.scheduledTimerCount).toBeLessThan(1000);
+    });
+  });
+
   it('are dropped when popped even below the compaction threshold', async () => {
     await withLoop(async (loop) => {
       const timers = Array.from({ length: 10 }, () => loop.callLater(0.001, () => {}));
