@@ -9,6 +9,8 @@ const uv = @import("uv.zig");
 const c = napi.c;
 const Reactor = reactor_lib.reactor.Reactor;
 const sockets = reactor_lib.sockets;
+const Mailbox = reactor_lib.mailbox.Mailbox;
+const Poller = reactor_lib.poller.Poller;
 const Interest = reactor_lib.poller.Interest;
 const header = reactor_lib.reactor.header;
 const allocator = std.heap.c_allocator;
@@ -446,6 +448,55 @@ fn errnoValue(env: napi.Env, err: std.posix.E) !napi.Value {
     return napi.number(env, -@as(f64, @floatFromInt(@intFromEnum(err))));
 }
 
+// ---- the cross-thread mailbox: its memory is a SharedArrayBuffer every thread can view ----
+
+fn mailboxArg(env: napi.Env, value: napi.Value) !Mailbox {
+    const memory = try napi.bytes(env, value, "mailbox");
+    if (memory.len <= reactor_lib.mailbox.header_bytes + 16 or memory.len % 4 != 0 or @intFromPtr(memory.ptr) % 4 != 0) {
+        return napi.throwType(env, "mailbox must be a 4-byte aligned view of a SharedArrayBuffer");
+    }
+    return Mailbox.init(@alignCast(memory));
+}
+
+/// mailboxAttach(reactor, mailbox): pushes from now on wake this reactor.
+fn mailboxAttach(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    const mailbox = try mailboxArg(env, argv[1]);
+    mailbox.attach(self.reactor.poller.wakeTarget());
+    return napi.undefinedValue(env);
+}
+
+/// mailboxClose(mailbox): pushes fail from now on; call before the owner's reactor closes.
+fn mailboxClose(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const mailbox = try mailboxArg(env, (try napi.args(1, env, info))[0]);
+    mailbox.close();
+    return napi.undefinedValue(env);
+}
+
+/// mailboxPush(mailbox, payload): 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large.
+fn mailboxPush(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const mailbox = try mailboxArg(env, argv[0]);
+    const payload = try napi.bytes(env, argv[1], "payload");
+    const code: f64 = switch (mailbox.push(payload, Poller.wakeByTarget)) {
+        .pushed_and_woke => 1,
+        .pushed => 0,
+        .full => -1,
+        .closed => -2,
+        .too_large => -3,
+    };
+    return napi.number(env, code);
+}
+
+/// mailboxDrain(mailbox, out): copies queued messages into out as (u32 LE length, bytes); returns bytes used.
+fn mailboxDrain(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const mailbox = try mailboxArg(env, argv[0]);
+    const out = try napi.bytes(env, argv[1], "out");
+    return napi.number(env, @floatFromInt(mailbox.drain(out)));
+}
+
 /// reactorsOpen(): how many reactors of this environment still hold fds (for leak checks).
 fn reactorsOpen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     _ = info;
@@ -513,6 +564,10 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "closeSocket", export_(closeSocket) },
         .{ "socketAddress", export_(socketAddress) },
         .{ "socketsOpen", export_(socketsOpen) },
+        .{ "mailboxAttach", export_(mailboxAttach) },
+        .{ "mailboxClose", export_(mailboxClose) },
+        .{ "mailboxPush", export_(mailboxPush) },
+        .{ "mailboxDrain", export_(mailboxDrain) },
     };
     inline for (functions) |entry| {
         var function: napi.Value = null;

@@ -53,6 +53,17 @@ pub const Poller = struct {
         _ = linux.write(self.wakeup_fd, std.mem.asBytes(&one), @sizeOf(u64));
     }
 
+    /// The fd another thread passes to `wakeTarget` to wake this poller.
+    pub fn wakeTarget(self: *const Poller) i32 {
+        return self.wakeup_fd;
+    }
+
+    /// Wakes the poller whose `wakeTarget()` is `fd`, from any thread.
+    pub fn wakeByTarget(fd: i32) void {
+        const one: u64 = 1;
+        _ = linux.write(fd, std.mem.asBytes(&one), @sizeOf(u64));
+    }
+
     /// Arms the one timer to fire `delay_ns` from now, or disarms it with null.
     pub fn armTimer(self: *Poller, delay_ns: ?u64) void {
         var spec = std.mem.zeroes(linux.itimerspec);

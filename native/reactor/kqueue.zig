@@ -41,6 +41,16 @@ pub const Poller = struct {
         _ = posix.kevent(self.kqueue_fd, &changes, &.{}, null) catch {};
     }
 
+    /// kqueue has no separate wakeup fd: other threads trigger the user event on the kqueue.
+    pub fn wakeTarget(self: *const Poller) i32 {
+        return self.kqueue_fd;
+    }
+
+    pub fn wakeByTarget(fd: i32) void {
+        const changes = [_]c.Kevent{change(wakeup_ident, c.EVFILT.USER, 0, c.NOTE.TRIGGER, 0)};
+        _ = posix.kevent(fd, &changes, &.{}, null) catch {};
+    }
+
     pub fn armTimer(self: *Poller, delay_ns: ?u64) void {
         const changes = if (delay_ns) |ns|
             [_]c.Kevent{change(timer_ident, c.EVFILT.TIMER, c.EV.ADD | c.EV.ONESHOT, c.NOTE.NSECONDS, @intCast(@max(ns, 1)))}

@@ -40,7 +40,7 @@ pub const Poller = switch (builtin.os.tag) {
 // The interface both backends implement. Keeping the list here, not in prose, means a backend
 // that drops or renames one of these fails to compile on every platform's CI step.
 comptime {
-    const required = .{ "init", "deinit", "pollFd", "wake", "armTimer", "setInterest", "poll" };
+    const required = .{ "init", "deinit", "pollFd", "wake", "wakeTarget", "wakeByTarget", "armTimer", "setInterest", "poll" };
     for (required) |name| {
         if (!@hasDecl(Poller, name)) @compileError("poller backend lacks " ++ name);
     }

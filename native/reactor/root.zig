@@ -2,6 +2,7 @@
 pub const poller = @import("poller.zig");
 pub const reactor = @import("reactor.zig");
 pub const sockets = @import("sockets.zig");
+pub const mailbox = @import("mailbox.zig");
 
 test {
     @import("std").testing.refAllDecls(@This());
