@@ -199,6 +199,19 @@ describe('callLater and callAt', () => {
     });
   });
 
+  it('accept huge delays: the reactor timer is armed for them without firing', async () => {
+    await withLoop(async (loop) => {
+      let fired = 0;
+      const handles = [1e10, 1e300, Number.MAX_VALUE].map((delay) => loop.callLater(delay, () => fired++));
+      loop.callSoon(() => loop.callLater(0.005, () => loop.stop()));
+      const running = runForever(loop);
+      // Armed for the huge deadline while the loop idles, then re-armed for the earlier timer.
+      await running;
+      expect(fired).toBe(0);
+      for (const handle of handles) handle.cancel();
+    });
+  });
+
   it('arm the reactor timer when scheduled from outside the loop while it idles', async () => {
     await withLoop(async (loop) => {
       let fired = false;
