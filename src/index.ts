@@ -32,3 +32,4 @@ export {
   startUnixServer,
 } from './streams.js';
 export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './streams.js';
+export { LoopRef } from './threadsafe.js';

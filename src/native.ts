@@ -28,6 +28,13 @@ export interface NativeAddon {
   /** "host:port", "[v6]:port", a Unix path, or null. */
   socketAddress(fd: number, peer: boolean): string | null;
   socketsOpen(reactor: ReactorHandle): number;
+
+  // The cross-thread mailbox (native/reactor/mailbox.zig); `mailbox` views a SharedArrayBuffer.
+  mailboxAttach(reactor: ReactorHandle, mailbox: Uint8Array): void;
+  mailboxClose(mailbox: Uint8Array): void;
+  /** 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large. */
+  mailboxPush(mailbox: Uint8Array, payload: Uint8Array): number;
+  mailboxDrain(mailbox: Uint8Array, out: Uint8Array): number;
 }
 
 const require = createRequire(import.meta.url);
