@@ -1,8 +1,9 @@
 // Cross-thread scheduling. A loop's mailbox is a SharedArrayBuffer holding a native
 // multi-producer ring (native/reactor/mailbox.zig); a LoopRef is a handle to it that can be sent
 // to any thread. ref.callSoonThreadsafe(name, ...args) structured-clones [name, args] into the
-// ring, and the producer that turns the ring non-empty writes the target's eventfd.
-import { deserialize, serialize } from 'node:v8';
+// ring (call-codec.ts), and the producer that turns the ring non-empty writes the target's
+// eventfd.
+import { CallEncoder, decodeCall } from './call-codec.js';
 import { native } from './native.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
@@ -15,6 +16,8 @@ const FULL = -1;
 const CLOSED = -2;
 const TOO_LARGE = -3;
 const EMPTY_PAYLOAD = new Uint8Array(0);
+/** One encoder per thread: encode() output is copied into the ring (or the backlog) at once. */
+const encoder = new CallEncoder();
 
 /** A reference to a loop that any thread can use to run its registered functions. */
 export class LoopRef {
@@ -49,10 +52,10 @@ export class LoopRef {
    */
   callSoonThreadsafe(name: string, ...args: unknown[]): void {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
-    const payload = serialize([name, args]);
+    const payload = encoder.encode(name, args);
     if (this.#backlogHead < this.#backlog.length) {
       this.#checkOpen();
-      this.#backlog.push(payload);
+      this.#backlog.push(Buffer.from(payload)); // a copy: payload views the encoder's scratch
       return;
     }
     this.#push(payload);
@@ -73,7 +76,7 @@ export class LoopRef {
     if (code === CLOSED) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
     if (code === TOO_LARGE) throw new RangeError(`the arguments serialize to ${payload.length} bytes, more than a mailbox holds`);
     if (code === FULL) {
-      this.#backlog.push(payload);
+      this.#backlog.push(Buffer.from(payload)); // a copy: payload views the encoder's scratch
       this.#scheduleFlush();
     }
   }
@@ -129,7 +132,7 @@ export class Mailbox {
       let offset = 0;
       while (offset < length) {
         const size = this.#out.readUInt32LE(offset);
-        const [name, args] = deserialize(this.#out.subarray(offset + 4, offset + 4 + size)) as [string, unknown[]];
+        const [name, args] = decodeCall(this.#out, offset + 4, offset + 4 + size);
         deliver(this.#functions.get(name), args, name);
         offset += 4 + size;
       }
