@@ -169,7 +169,8 @@ pub const Side = enum { local, peer };
 
 /// The socket's own or its peer's address, or null if it has none (an unconnected socket).
 pub fn addressOf(fd: i32, side: Side) ?std.net.Address {
-    var storage: posix.sockaddr.storage = undefined;
+    // Zeroed, so an unnamed Unix socket reads as the empty path (asyncio returns '').
+    var storage = std.mem.zeroes(posix.sockaddr.storage);
     var length: posix.socklen_t = @sizeOf(posix.sockaddr.storage);
     const target: *posix.sockaddr = @ptrCast(&storage);
     const rc = switch (side) {
@@ -177,6 +178,10 @@ pub fn addressOf(fd: i32, side: Side) ?std.net.Address {
         .peer => c.getpeername(fd, target, &length),
     };
     if (rc < 0) return null;
+    // std.net.Address.initPosix knows only IPv4 and IPv6.
+    if (target.family == posix.AF.UNIX) {
+        return .{ .un = @as(*const posix.sockaddr.un, @ptrCast(@alignCast(target))).* };
+    }
     return std.net.Address.initPosix(@alignCast(target));
 }
 
@@ -214,6 +219,16 @@ test "sockets: listen, connect, accept, send and recv over loopback" {
         }
     }
     try std.testing.expectEqualStrings("hello", buffer[0..got]);
+}
+
+test "sockets: a Unix socket's long path comes back whole" {
+    const path = "/tmp/zloop-sockets-test-a-rather-long-name.sock";
+    std.fs.deleteFileAbsolute(path) catch {};
+    const listener = listen(try std.net.Address.initUnix(path), 1, .{}).ok;
+    defer std.fs.deleteFileAbsolute(path) catch {};
+    defer close(listener);
+    const bound = addressOf(listener, .local).?;
+    try std.testing.expectEqualStrings(path, std.mem.sliceTo(&bound.un.path, 0));
 }
 
 test "sockets: a refused connect reports ECONNREFUSED through SO_ERROR or at once" {
