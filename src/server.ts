@@ -21,7 +21,8 @@ export class Server implements TransportTracker {
   readonly #listeners: ListeningSocket[];
   readonly #sockets: TransportSocket[];
   readonly #transports = new Set<SocketTransport>();
-  readonly #unixPath: string | null;
+  /** The socket file a Unix server bound, and its inode: close() removes only that file. */
+  readonly #unixFile: { path: string; inode: number } | null;
   #serving = false;
   #closed = false;
   #waiters: Future<void>[] = [];
@@ -32,7 +33,7 @@ export class Server implements TransportTracker {
     this.#loop = loop;
     this.#protocolFactory = protocolFactory;
     this.#listeners = listeners;
-    this.#unixPath = unixPath;
+    this.#unixFile = unixPath === null ? null : { path: unixPath, inode: inodeOf(unixPath) };
     this.#sockets = listeners.map((listener) => new TransportSocket(listener.fd, listener.family));
     for (const listener of listeners) {
       const owner: SocketOwner = { _onSocketRecord: (kind, a) => this.#onListenerRecord(listener, kind, a) };
@@ -83,7 +84,10 @@ export class Server implements TransportTracker {
     this.#closed = true;
     this.#serving = false;
     for (const listener of this.#listeners) this.#loop._releaseSocket(listener.fd);
-    if (this.#unixPath !== null) removeSocketFile(this.#unixPath);
+    // A later server may have taken the path over; its file is not ours to remove.
+    if (this.#unixFile !== null && inodeOf(this.#unixFile.path) === this.#unixFile.inode) {
+      removeSocketFile(this.#unixFile.path);
+    }
     if (this.#servingForever !== null && !this.#servingForever.done()) this.#servingForever.cancel();
     this.#wakeWaitersIfDone();
   }
@@ -173,6 +177,14 @@ export class Server implements TransportTracker {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) if (!waiter.done()) waiter.setResult();
+  }
+}
+
+function inodeOf(path: string): number {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return -1;
   }
 }
 
