@@ -299,12 +299,8 @@ describe('fd watchers refuse bad fds', () => {
     }
   });
 
-  // KNOWN BUG (native, not fixed here): native/reactor/epoll.zig reads epoll_ctl's result with
-  // std.posix.errno(), which, because the addon links libc, checks `rc == -1` and C's errno
-  // instead of decoding the raw syscall's -errno. Every epoll_ctl failure reads as success, so
-  // addReader never throws and stays registered in JS. Fix: use `linux.E.init(rc)` for the raw
-  // linux.* calls in epoll.zig (setInterest, and likewise epoll_wait in poll() and the assert
-  // in init). These tests fail until that is fixed.
+  // Guards a fixed bug: epoll.zig once decoded raw syscall results as libc ones, so epoll_ctl
+  // failures read as success.
   it("an fd epoll refuses (a regular file) throws EPERM from epoll_ctl, and stays unregistered", () => {
     const loop = newEventLoop();
     const fd = openSync(fileURLToPath(import.meta.url), 'r');

@@ -200,14 +200,8 @@ describe('nothing keeps the process alive', () => {
 });
 
 describe('a loop dropped without close()', () => {
-  // KNOWN BUG (native/binding/main.zig, not fixed here): create() holds strong napi references
-  // (refcount 1) to the onBatch closure, the shared Int32Array and the receive buffer for the
-  // reactor's whole life. The closure captures the EventLoop, which holds the reactor external,
-  // so a loop that is dropped without close() is never collected: onExternalFinalized never
-  // runs and its epoll fd, eventfd and timerfd stay open until the thread exits. Proposed fix:
-  // create those references with refcount 0 and napi_reference_ref them in startPolling /
-  // napi_reference_unref them in stopPolling (strong only while a batch can call JS). Checked
-  // on a copy: this test then passes, and so does the rest of the suite.
+  // The binding holds the loop's JS objects strongly only while it polls, so an idle loop that
+  // is dropped is collected and its finalizer releases the epoll fd, eventfd and timerfd.
   it('is collected by the GC and its fds are released', async () => {
     const result = await runChild(
       `import { newEventLoop, run, sleep } from 'zloop';

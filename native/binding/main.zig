@@ -53,7 +53,10 @@ const BoundReactor = struct {
         std.debug.assert(self.state != .closing);
         if (self.state == .polling) return 0;
         const rc = uv.uv_poll_start(self.poll_handle, uv.readable, onPollReady);
-        if (rc == 0) self.state = .polling;
+        if (rc == 0) {
+            self.state = .polling;
+            self.holdJsObjects(true);
+        }
         return rc;
     }
 
@@ -61,6 +64,18 @@ const BoundReactor = struct {
         if (self.state != .polling) return;
         _ = uv.uv_poll_stop(self.poll_handle);
         self.state = .idle;
+        self.holdJsObjects(false);
+    }
+
+    /// The references to the batch function and the shared memory are strong only while
+    /// polling, when a batch may call into JS. An idle loop that JS drops can then be collected,
+    /// and its finalizer closes the fds (the EventLoop holds these objects itself meanwhile).
+    fn holdJsObjects(self: *BoundReactor, strong: bool) void {
+        for ([_]c.napi_ref{ self.callback_ref, self.shared_ref, self.receive_ref }) |ref| {
+            if (ref == null) continue;
+            var count: u32 = 0;
+            _ = if (strong) c.napi_reference_ref(self.env, ref, &count) else c.napi_reference_unref(self.env, ref, &count);
+        }
     }
 
     /// Starts closing; the fds and references are released in `onClosed`, after libuv lets go.
@@ -113,7 +128,7 @@ const BoundReactor = struct {
         var receiver: napi.Value = null;
         var argv: [1]napi.Value = .{null};
         var result: napi.Value = null;
-        if (c.napi_get_reference_value(env, self.callback_ref, &callback) != c.napi_ok) return false;
+        if (c.napi_get_reference_value(env, self.callback_ref, &callback) != c.napi_ok or callback == null) return false;
         if (c.napi_get_global(env, &receiver) != c.napi_ok) return false;
         if (c.napi_create_uint32(env, @intCast(count), &argv[0]) != c.napi_ok) return false;
         const status = c.napi_make_callback(env, null, receiver, callback, 1, &argv, &result);
@@ -171,7 +186,8 @@ fn onExternalFinalized(env: napi.Env, data: ?*anyopaque, hint: ?*anyopaque) call
     self.releaseIfUnowned();
 }
 
-/// create(shared: Int32Array, receiveBuffer: Uint8Array, onBatch: (count) => void): external
+/// create(shared: Int32Array, receiveBuffer: Uint8Array, onBatch: (count) => void): external.
+/// The caller keeps all three alive for as long as it keeps the external.
 fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(3, env, info);
     const env_state = try envState(env);
@@ -228,9 +244,10 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
         self.owned_by_js = false;
         self.beginClose();
     }
-    try napi.check(env, c.napi_create_reference(env, argv[2], 1, &self.callback_ref));
-    try napi.check(env, c.napi_create_reference(env, argv[0], 1, &self.shared_ref));
-    try napi.check(env, c.napi_create_reference(env, argv[1], 1, &self.receive_ref));
+    // Weak until polling starts (see holdJsObjects).
+    try napi.check(env, c.napi_create_reference(env, argv[2], 0, &self.callback_ref));
+    try napi.check(env, c.napi_create_reference(env, argv[0], 0, &self.shared_ref));
+    try napi.check(env, c.napi_create_reference(env, argv[1], 0, &self.receive_ref));
     try napi.check(env, c.napi_add_async_cleanup_hook(env, onEnvironmentCleanup, self, &self.cleanup_hook));
 
     var result: napi.Value = null;
