@@ -28,6 +28,12 @@ export interface NativeAddon {
   /** "host:port", "[v6]:port", a Unix path, or null. */
   socketAddress(fd: number, peer: boolean): string | null;
   socketsOpen(reactor: ReactorHandle): number;
+  /** Lets go of a connected socket without closing it (0 or -errno), for another loop to adopt. */
+  detachSocket(reactor: ReactorHandle, fd: number): number;
+  /** Takes over a connected socket; returns the fd or -errno. */
+  adoptSocket(reactor: ReactorHandle, fd: number): number;
+  /** [accepted, bytesIn, bytesOut] since the reactor was made. */
+  reactorCounters(reactor: ReactorHandle): [number, number, number];
 
   // The cross-thread mailbox (native/reactor/mailbox.zig); `mailbox` views a SharedArrayBuffer.
   mailboxAttach(reactor: ReactorHandle, mailbox: Uint8Array): void;

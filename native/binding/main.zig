@@ -444,6 +444,32 @@ fn socketAddress(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return result;
 }
 
+/// detachSocket(reactor, fd): 0 or -errno; the fd stays open for another loop to adopt.
+fn detachSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    return optionalErrnoValue(env, self.reactor.detachSocket(try napi.int32(env, argv[1], "fd")));
+}
+
+/// adoptSocket(reactor, fd): fd or -errno; the socket is read by this reactor from now on.
+fn adoptSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    return resultValue(env, i32, self.reactor.adoptStream(try napi.int32(env, argv[1], "fd")));
+}
+
+/// reactorCounters(reactor): [accepted, bytesIn, bytesOut] since the reactor was made.
+fn reactorCounters(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const self = try openReactor(env, (try napi.args(1, env, info))[0]);
+    var array: napi.Value = null;
+    try napi.check(env, c.napi_create_array_with_length(env, 3, &array));
+    const values = [_]u64{ self.reactor.counters.accepted, self.reactor.counters.bytes_in, self.reactor.counters.bytes_out };
+    for (values, 0..) |value, index| {
+        try napi.check(env, c.napi_set_element(env, array, @intCast(index), try napi.number(env, @floatFromInt(value))));
+    }
+    return array;
+}
+
 /// socketsOpen(reactor): sockets the reactor owns (for leak checks).
 fn socketsOpen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const self = try openReactor(env, (try napi.args(1, env, info))[0]);
@@ -581,6 +607,9 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "closeSocket", export_(closeSocket) },
         .{ "socketAddress", export_(socketAddress) },
         .{ "socketsOpen", export_(socketsOpen) },
+        .{ "detachSocket", export_(detachSocket) },
+        .{ "adoptSocket", export_(adoptSocket) },
+        .{ "reactorCounters", export_(reactorCounters) },
         .{ "mailboxAttach", export_(mailboxAttach) },
         .{ "mailboxClose", export_(mailboxClose) },
         .{ "mailboxPush", export_(mailboxPush) },

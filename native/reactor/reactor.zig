@@ -134,12 +134,20 @@ const RecordWriter = struct {
     }
 };
 
+pub const Counters = struct {
+    accepted: u64 = 0,
+    bytes_in: u64 = 0,
+    bytes_out: u64 = 0,
+};
+
 pub const Reactor = struct {
     allocator: std.mem.Allocator,
     poller: Poller,
     /// Indexed by fd: fds are small and dense, so a slice beats a hash map on the hot path.
     sockets: std.ArrayListUnmanaged(?*Socket) = .{},
     sockets_open: u32 = 0,
+    /// Totals since the reactor was made, for a shard's stats: cheap to keep here, exact.
+    counters: Counters = .{},
 
     pub fn init(allocator: std.mem.Allocator) !Reactor {
         return .{ .allocator = allocator, .poller = try Poller.init() };
@@ -229,7 +237,10 @@ pub const Reactor = struct {
         if (socket.queued() == 0 and socket.kind == .stream) {
             while (rest.len > 0) {
                 switch (sockets.send(fd, rest)) {
-                    .ok => |sent| rest = rest[sent..],
+                    .ok => |sent| {
+                        rest = rest[sent..];
+                        self.counters.bytes_out += sent;
+                    },
                     .err => |err| switch (err) {
                         .AGAIN => break,
                         else => return .{ .err = err },
@@ -270,6 +281,25 @@ pub const Reactor = struct {
         self.sockets_open -= 1;
         // Closing the fd also drops it from the epoll set (it has no duplicates).
         sockets.close(fd);
+    }
+
+    /// Lets go of a connected socket without closing it, so another reactor (another thread's
+    /// loop) can adopt it. Fails if bytes are still queued: they belong to this reactor.
+    pub fn detachSocket(self: *Reactor, fd: i32) ?posix.E {
+        const socket = self.lookup(fd) orelse return .BADF;
+        if (socket.kind != .stream or socket.queued() > 0) return .BUSY;
+        if (!socket.interest.isEmpty()) _ = self.poller.setInterest(fd, .none, socket.interest);
+        self.sockets.items[@intCast(fd)] = null;
+        socket.queue.deinit(self.allocator);
+        self.allocator.destroy(socket);
+        self.sockets_open -= 1;
+        return null;
+    }
+
+    /// Takes over a connected socket that another reactor detached (or accepted), reading it.
+    pub fn adoptStream(self: *Reactor, fd: i32) sockets.Result(i32) {
+        if (self.lookup(fd) != null) return .{ .err = .EXIST };
+        return self.adopt(fd, .{ .kind = .stream, .reading = true });
     }
 
     pub fn queuedBytes(self: *Reactor, fd: i32) usize {
@@ -346,7 +376,10 @@ pub const Reactor = struct {
             if (listener.accept_nodelay) sockets.setNoDelay(fd);
             if (listener.accept_keepalive) sockets.setKeepAlive(fd);
             switch (self.adopt(fd, .{ .kind = .stream, .reading = true })) {
-                .ok => writer.push(.accepted, listen_fd, fd, 0),
+                .ok => {
+                    self.counters.accepted += 1;
+                    writer.push(.accepted, listen_fd, fd, 0);
+                },
                 .err => |err| writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept)),
             }
             accepted += 1;
@@ -388,6 +421,7 @@ pub const Reactor = struct {
                         break;
                     }
                     writer.pushData(fd, used, count);
+                    self.counters.bytes_in += count;
                     used += count;
                     budget -= count;
                     // A short read means the kernel buffer is empty: skip the EAGAIN round trip.
@@ -408,7 +442,10 @@ pub const Reactor = struct {
     fn flush(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
         while (socket.queued() > 0) {
             switch (sockets.send(fd, socket.queue.items[socket.head..])) {
-                .ok => |sent| socket.head += sent,
+                .ok => |sent| {
+                    socket.head += sent;
+                    self.counters.bytes_out += sent;
+                },
                 .err => |err| {
                     if (err == .AGAIN) break;
                     socket.write_failed = true;
@@ -565,4 +602,29 @@ test "reactor: writes the kernel refuses are queued, then flushed in order when 
     }
     try testing.expectEqual(8 * chunk.len, received);
     try testing.expectEqual(@as(usize, 0), reactor.queuedBytes(client));
+}
+
+test "reactor: a socket detached from one reactor is adopted by another and keeps working" {
+    var first = try Reactor.init(testing.allocator);
+    defer first.deinit();
+    var second = try Reactor.init(testing.allocator);
+    defer second.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    var buffer: [8192]u8 = undefined;
+
+    const listener = first.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    const client = first.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
+    var index = try collectUntil(&first, &shared, &buffer, .accepted);
+    const server = shared[header.ints + index * record_ints + 2];
+    try testing.expectEqual(@as(u64, 1), first.counters.accepted);
+
+    try testing.expect(first.detachSocket(server) == null);
+    try testing.expectEqual(server, second.adoptStream(server).ok);
+    try testing.expectEqual(@as(usize, 0), first.write(client, "moved").ok);
+    index = try collectUntil(&second, &shared, &buffer, .data);
+    const record = shared[header.ints + index * record_ints ..][0..record_ints];
+    try testing.expectEqualStrings("moved", buffer[@intCast(record[2])..][0..@intCast(record[3])]);
+    try testing.expectEqual(@as(u64, 5), second.counters.bytes_in);
+    try testing.expectEqual(@as(u64, 5), first.counters.bytes_out);
 }
