@@ -33,3 +33,8 @@ export {
 } from './streams.js';
 export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './streams.js';
 export { LoopRef } from './threadsafe.js';
+export type { Executor, ExecutorTask } from './executor.js';
+export { createShardedServer, ShardedServer } from './sharded.js';
+export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharded.js';
+export type { Balance, ShardStats } from './shard-protocol.js';
+export { nodeEndpoint, loopEndpoint } from './endpoints.js';

@@ -31,6 +31,7 @@ export async function run<T>(main: TaskTarget<T>, options: RunOptions = {}): Pro
   } finally {
     try {
       await cancelAllTasks(loop);
+      await loop.shutdownDefaultExecutor();
     } finally {
       setEventLoop(null);
       loop.close();

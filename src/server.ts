@@ -26,6 +26,9 @@ export class Server implements TransportTracker {
   #serving = false;
   #closed = false;
   #waiters: Future<void>[] = [];
+  #acceptedTotal = 0;
+  /** Sharding: decides who serves an accepted fd; returns false to serve it here. */
+  #router: ((fd: number) => boolean) | null = null;
   #servingForever: Future<void> | null = null;
 
   /** @internal Made by loop.createServer / loop.createUnixServer. */
@@ -135,6 +138,31 @@ export class Server implements TransportTracker {
     return this.#transports.size;
   }
 
+  /** Diagnostics: connections this server has served since it started. */
+  get acceptedConnections(): number {
+    return this.#acceptedTotal;
+  }
+
+  /** @internal Stops accepting but keeps the listeners open (sharded close, step one). */
+  _pauseAccepting(): void {
+    if (!this.#serving || this.#closed) return;
+    this.#serving = false;
+    for (const listener of this.#listeners) native.setReading(this.#loop._reactor, listener.fd, false);
+  }
+
+  /** @internal Sharding: `router(fd)` may hand an accepted fd to another loop (returns true). */
+  _setRouter(router: ((fd: number) => boolean) | null): void {
+    this.#router = router;
+  }
+
+  /** @internal Serves a connected socket accepted elsewhere (another shard's listener). */
+  _adoptConnection(fd: number): void {
+    const adopted = native.adoptSocket(this.#loop._reactor, fd);
+    if (adopted < 0) throw systemError(adopted, 'adopt');
+    const local = native.socketAddress(fd, false) ?? '';
+    this.#serve(fd, local.startsWith('[') ? 'IPv6' : /^\d/.test(local) ? 'IPv4' : 'unix');
+  }
+
   #startAccepting(): void {
     if (this.#serving || this.#closed) return;
     this.#serving = true;
@@ -147,6 +175,11 @@ export class Server implements TransportTracker {
   }
 
   #accept(listener: ListeningSocket, fd: number): void {
+    if (this.#router !== null && this.#router(fd)) return;
+    this.#serve(fd, listener.family);
+  }
+
+  #serve(fd: number, family: SocketFamily): void {
     let protocol;
     try {
       protocol = this.#protocolFactory();
@@ -155,7 +188,8 @@ export class Server implements TransportTracker {
       this.#loop.callExceptionHandler({ message: 'Error on transport creation for incoming connection', exception });
       return;
     }
-    const transport = new SocketTransport(this.#loop, fd, listener.family, protocol, this);
+    this.#acceptedTotal++;
+    const transport = new SocketTransport(this.#loop, fd, family, protocol, this);
     transport._start();
   }
 

@@ -1,0 +1,67 @@
+// comlink Endpoints: one over a Node MessagePort or Worker (supervisor <-> shard control), and
+// one over two loops' mailboxes (comlink between loops, on the native cross-thread channel).
+import type { Endpoint } from 'comlink';
+import type { EventLoop } from './loop.js';
+import { LoopRef } from './threadsafe.js';
+
+// comlink's types name DOM globals (EventListenerOrEventListenerObject, MessageEvent) that a Node
+// project does not load, so listeners are typed here and the endpoints cast once.
+type MessageLike = { data: unknown };
+type Listener = ((event: MessageLike) => void) | { handleEvent(event: MessageLike): void };
+type EndpointShape = {
+  postMessage(message: unknown, transfer?: unknown[]): void;
+  addEventListener(type: string, listener: Listener): void;
+  removeEventListener(type: string, listener: Listener): void;
+};
+
+interface NodePort {
+  postMessage(message: unknown, transfer?: readonly any[]): void;
+  on(event: 'message', listener: (data: unknown) => void): unknown;
+  off(event: 'message', listener: (data: unknown) => void): unknown;
+}
+
+/** A comlink Endpoint over a worker_threads Worker, MessagePort or parentPort. */
+export function nodeEndpoint(port: NodePort): Endpoint {
+  const adapters = new Map<Listener, (data: unknown) => void>();
+  const endpoint: EndpointShape = {
+    postMessage: (message, transfer) => port.postMessage(message, transfer as readonly any[] | undefined),
+    addEventListener(_type, listener) {
+      const adapter = (data: unknown): void => deliver(listener, data);
+      adapters.set(listener, adapter);
+      port.on('message', adapter);
+    },
+    removeEventListener(_type, listener) {
+      const adapter = adapters.get(listener);
+      if (adapter === undefined) return;
+      adapters.delete(listener);
+      port.off('message', adapter);
+    },
+  };
+  return endpoint as unknown as Endpoint;
+}
+
+/**
+ * A comlink Endpoint from `loop` to the loop behind `peer`, over their mailboxes. Both sides make
+ * one with the same `channel` name, each pointing at the other. Messages are structured-cloned;
+ * transferables (MessagePorts, transferred ArrayBuffers) cannot cross this channel.
+ */
+export function loopEndpoint(loop: EventLoop, peer: LoopRef | { buffer: SharedArrayBuffer }, channel = 'comlink'): Endpoint {
+  const target = LoopRef.from(peer);
+  const name = `zloop.comlink:${channel}`;
+  const listeners = new Set<Listener>();
+  loop.registerThreadsafe(name, (data: unknown) => {
+    for (const listener of listeners) deliver(listener, data);
+  });
+  const endpoint: EndpointShape = {
+    postMessage: (message) => target.callSoonThreadsafe(name, message),
+    addEventListener: (_type, listener) => void listeners.add(listener),
+    removeEventListener: (_type, listener) => void listeners.delete(listener),
+  };
+  return endpoint as unknown as Endpoint;
+}
+
+function deliver(listener: Listener, data: unknown): void {
+  const event: MessageLike = { data };
+  if (typeof listener === 'function') listener(event);
+  else listener.handleEvent(event);
+}

@@ -1,0 +1,131 @@
+// A shard: one worker thread with its own event loop and its own listener on the shared
+// address (SO_REUSEPORT), serving the handler module. The supervisor drives it over comlink.
+import { expose } from 'comlink';
+import { parentPort, workerData } from 'node:worker_threads';
+import { nodeEndpoint } from '../src/endpoints.js';
+import { newEventLoop } from '../src/loop.js';
+import type { AnyProtocol } from '../src/protocols.js';
+import type { Server } from '../src/server.js';
+import { ADOPT_CONNECTION, type ShardControl, type ShardStats, type ShardWorkerData } from '../src/shard-protocol.js';
+import { StreamReader, StreamReaderProtocol, type StreamWriter } from '../src/streams.js';
+import { native } from '../src/native.js';
+import { LoopRef } from '../src/threadsafe.js';
+import { Server as ServerClass } from '../src/server.js';
+
+const config = workerData as ShardWorkerData;
+const loop = newEventLoop();
+const peers = new Map<number, LoopRef>();
+const shard = { id: config.id, loop, peers };
+let server: Server | null = null;
+let handlerModule: Record<string, any> | null = null;
+let nextTarget = 0;
+
+// The loop runs for the worker's whole life; comlink calls arrive on the same thread between
+// its iterations, like any Node callback.
+const running = loop.runForever();
+
+function protocolFactory(): () => AnyProtocol {
+  const handler = handlerModule!.default;
+  if (typeof handler === 'function') {
+    return () => new StreamReaderProtocol(new StreamReader(), (reader: StreamReader, writer: StreamWriter) => handler(reader, writer, shard), loop);
+  }
+  if (handler !== null && typeof handler === 'object' && typeof handler.protocolFactory === 'function') {
+    return () => handler.protocolFactory(shard);
+  }
+  throw new TypeError(
+    `${config.handler}: the default export must be a streams handler (reader, writer, shard) => ... or { protocolFactory(shard) }`,
+  );
+}
+
+function setPeers(buffers: (SharedArrayBuffer | null)[]): void {
+  peers.clear();
+  buffers.forEach((buffer, id) => {
+    if (buffer !== null && id !== config.id) peers.set(id, LoopRef.from(buffer));
+  });
+}
+
+/** balance: 'roundrobin' on the accepting shard: hand every connection to the next shard in turn. */
+function routeRoundRobin(fd: number): boolean {
+  const shardCount = peers.size + 1;
+  const target = nextTarget++ % shardCount;
+  const ref = peers.get(target);
+  if (target === config.id || ref === undefined) return false;
+  if (native.detachSocket(loop._reactor, fd) !== 0) return false;
+  try {
+    ref.callSoonThreadsafe(ADOPT_CONNECTION, fd);
+    return true;
+  } catch {
+    // That shard is gone (restarting): serve the connection here after all.
+    native.adoptSocket(loop._reactor, fd);
+    return false;
+  }
+}
+
+const control: ShardControl = {
+  async hello() {
+    handlerModule = (await import(config.handler)) as Record<string, any>;
+    protocolFactory(); // checks the export's shape now, so a bad module fails the start
+    return loop.ref().buffer;
+  },
+
+  async start(peerBuffers, port) {
+    setPeers(peerBuffers);
+    if (typeof handlerModule!.setup === 'function') await handlerModule!.setup(shard);
+    const factory = protocolFactory();
+    const acceptsHere = config.balance === 'kernel' || config.id === 0;
+    if (acceptsHere) {
+      server = await loop.createServer(factory, config.host, port, {
+        ...config.serverOptions,
+        backlog: config.backlog,
+        reusePort: config.balance === 'kernel',
+      });
+      if (config.balance === 'roundrobin') server._setRouter(routeRoundRobin);
+    } else {
+      server = new ServerClass(loop, factory, [], null);
+    }
+    const adoptInto = server;
+    loop.registerThreadsafe(ADOPT_CONNECTION, (fd: number) => {
+      adoptInto._adoptConnection(fd);
+    });
+    const sockets = server.sockets;
+    return sockets.length > 0 ? (sockets[0]!.getsockname() as [string, number])[1] : port;
+  },
+
+  setPeers,
+
+  stats(): ShardStats {
+    const [, bytesIn, bytesOut] = native.reactorCounters(loop._reactor);
+    return {
+      id: config.id,
+      connectionsOpen: server?.activeConnections ?? 0,
+      accepted: server?.acceptedConnections ?? 0,
+      bytesIn,
+      bytesOut,
+    };
+  },
+
+  pauseAccepting() {
+    server?._pauseAccepting();
+  },
+
+  closeListener() {
+    server?.close();
+  },
+
+  async drain(timeout) {
+    if (server === null) return;
+    server.close();
+    const closed = server.waitClosed();
+    const timer = loop.callLater(timeout, () => server!.abortClients());
+    await closed;
+    timer.cancel();
+  },
+
+  async stop() {
+    loop.stop();
+    await running;
+    loop.close();
+  },
+};
+
+expose(control, nodeEndpoint(parentPort!));
