@@ -38,8 +38,8 @@ export interface NativeAddon {
   // The cross-thread mailbox (native/reactor/mailbox.zig); `mailbox` views a SharedArrayBuffer.
   mailboxAttach(reactor: ReactorHandle, mailbox: Uint8Array): void;
   mailboxClose(mailbox: Uint8Array): void;
-  /** 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large. */
-  mailboxPush(mailbox: Uint8Array, payload: Uint8Array): number;
+  /** Pushes payload[0, length): 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large. */
+  mailboxPush(mailbox: Uint8Array, payload: Uint8Array, length: number): number;
   mailboxDrain(mailbox: Uint8Array, out: Uint8Array): number;
 }
 

@@ -52,13 +52,13 @@ export class LoopRef {
    */
   callSoonThreadsafe(name: string, ...args: unknown[]): void {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
-    const payload = encoder.encode(name, args);
+    const length = encoder.encode(name, args);
     if (this.#backlogHead < this.#backlog.length) {
       this.#checkOpen();
-      this.#backlog.push(Buffer.from(payload)); // a copy: payload views the encoder's scratch
+      this.#backlog.push(Buffer.from(encoder.scratch.subarray(0, length))); // a copy: the scratch is reused
       return;
     }
-    this.#push(payload);
+    this.#push(length);
   }
 
   /** True while the target loop accepts calls. */
@@ -70,13 +70,14 @@ export class LoopRef {
     if (!this.isOpen()) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
   }
 
-  #push(payload: Uint8Array): void {
-    const code = native.mailboxPush(this.#view, payload);
+  /** Pushes the encoder's scratch[0, length). */
+  #push(length: number): void {
+    const code = native.mailboxPush(this.#view, encoder.scratch, length);
     if (code >= PUSHED) return;
     if (code === CLOSED) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
-    if (code === TOO_LARGE) throw new RangeError(`the arguments serialize to ${payload.length} bytes, more than a mailbox holds`);
+    if (code === TOO_LARGE) throw new RangeError(`the arguments serialize to ${length} bytes, more than a mailbox holds`);
     if (code === FULL) {
-      this.#backlog.push(Buffer.from(payload)); // a copy: payload views the encoder's scratch
+      this.#backlog.push(Buffer.from(encoder.scratch.subarray(0, length))); // a copy: the scratch is reused
       this.#scheduleFlush();
     }
   }
@@ -88,7 +89,8 @@ export class LoopRef {
       this.#flushScheduled = false;
       const backlog = this.#backlog;
       while (this.#backlogHead < backlog.length) {
-        const code = native.mailboxPush(this.#view, backlog[this.#backlogHead]!);
+        const payload = backlog[this.#backlogHead]!;
+        const code = native.mailboxPush(this.#view, payload, payload.length);
         if (code === FULL) break;
         backlog[this.#backlogHead++] = EMPTY_PAYLOAD;
         // A target that closed meanwhile drops what is left: there is nobody to run it.

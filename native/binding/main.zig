@@ -517,11 +517,16 @@ fn mailboxClose(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return napi.undefinedValue(env);
 }
 
-/// mailboxPush(mailbox, payload): 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large.
+/// mailboxPush(mailbox, payload, length): pushes payload[0..length]. Returns 1 pushed and woke
+/// the owner, 0 pushed, -1 full, -2 closed, -3 too large. The length lets JS reuse one scratch
+/// buffer without making a view per call.
 fn mailboxPush(env: napi.Env, info: c.napi_callback_info) !napi.Value {
-    const argv = try napi.args(2, env, info);
+    const argv = try napi.args(3, env, info);
     const mailbox = try mailboxArg(env, argv[0]);
-    const payload = try napi.bytes(env, argv[1], "payload");
+    const bytes = try napi.bytes(env, argv[1], "payload");
+    const length = try napi.int32(env, argv[2], "length");
+    if (length < 0 or length > bytes.len) return napi.throwType(env, "length must be within the payload");
+    const payload = bytes[0..@intCast(length)];
     const code: f64 = switch (mailbox.push(payload, Poller.wakeByTarget)) {
         .pushed_and_woke => 1,
         .pushed => 0,
