@@ -1,5 +1,7 @@
 //! Builds the zloop addon (build/zloop.node with `--prefix build`), runs the reactor's tests, and
 //! cross-compiles the reactor for aarch64-macos so the kqueue backend is type-checked on Linux.
+//! `zig build bench` builds the echo benchmark's native tools (bench/native/) on their own step,
+//! so `npm install` never builds them; bench/echo.mjs runs it on demand.
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
@@ -47,4 +49,22 @@ pub fn build(b: *std.Build) void {
     // Compiling the test binary type-checks every backend function and test; it is not run.
     check_macos_step.dependOn(&macos_check.step);
     test_step.dependOn(check_macos_step);
+
+    // The echo benchmark's load generator and ceiling server: pure Zig std (no libc), installed
+    // as <prefix>/bench/zloop-loadgen and <prefix>/bench/echo-ceiling by the `bench` step only.
+    const bench_step = b.step("bench", "Build the echo benchmark's load generator and ceiling server");
+    const bench_tools = [_]struct { name: []const u8, source: []const u8 }{
+        .{ .name = "zloop-loadgen", .source = "bench/native/loadgen.zig" },
+        .{ .name = "echo-ceiling", .source = "bench/native/echo_ceiling.zig" },
+    };
+    for (bench_tools) |tool| {
+        const exe = b.addExecutable(.{
+            .name = tool.name,
+            .root_source_file = b.path(tool.source),
+            .target = target,
+            .optimize = optimize,
+        });
+        const install = b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = "bench" } } });
+        bench_step.dependOn(&install.step);
+    }
 }

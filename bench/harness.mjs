@@ -9,6 +9,10 @@
 // whole call. A peer may return a number: the operations it actually did, for cases that run for a
 // fixed time rather than a fixed count. `target` is the least zloop/node ratio the case must reach.
 //
+// A group whose measurement does not fit that shape (echo.mjs: several servers in other processes,
+// measured by a load generator) exports `run()` instead of `cases`: it measures, prints its own
+// tables with printTable(), and returns false if a target was missed.
+//
 // This machine is noisy (2 cores, repeats differ by 10-40%), so the two peers are interleaved
 // (zloop, node, zloop, node, ...) with a garbage collection and a short pause before every run,
 // one warm-up pair is thrown away, and the median of the repetitions is reported.
@@ -88,7 +92,7 @@ function summarize(samples) {
   };
 }
 
-function median(values) {
+export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
@@ -97,6 +101,7 @@ function median(values) {
 /** Runs every case of a group and prints its table; returns false if a target was missed. */
 export async function runGroup(group) {
   console.log(`\n## ${group.name}: ${group.title}`);
+  if (typeof group.run === 'function') return group.run();
   console.log(`median of ${REPEATS} interleaved repetitions after 1 warm-up; ±: half-range of the repetitions`);
   await group.setup?.();
   const rows = [];
@@ -132,13 +137,13 @@ function formatRate(summary) {
   return `${formatNumber(summary.rate)} ±${(summary.spread * 100).toFixed(0)}%`;
 }
 
-function formatNumber(value) {
+export function formatNumber(value) {
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
   return value.toFixed(0);
 }
 
-function printTable(header, rows) {
+export function printTable(header, rows) {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells) =>
     `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
@@ -151,5 +156,13 @@ function positiveInteger(text, fallback) {
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new TypeError(`ZLOOP_BENCH_REPEATS must be a positive integer, got ${text}`);
+  return value;
+}
+
+/** Reads a positive number from an environment variable, naming the variable in the error. */
+export function positiveNumber(variable, text, fallback) {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${variable} must be a positive number, got ${text}`);
   return value;
 }

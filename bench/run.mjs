@@ -7,6 +7,7 @@
 //   npm run bench                  every group
 //   npm run bench -- scheduling    only the scheduling group
 //   ZLOOP_BENCH_REPEATS=9 npm run bench -- scheduling
+//   ZLOOP_BENCH_SECONDS=1 ZLOOP_BENCH_ECHO_REPEATS=1 npm run bench -- echo    a quick echo run
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 /** Group name -> module, in the order they run. */
 const GROUPS = {
   scheduling: './scheduling.mjs',
+  echo: './echo.mjs',
 };
 
 // Every repetition starts from a collected heap, so the process needs --expose-gc: re-spawn once

@@ -1,0 +1,269 @@
+// TCP echo over loopback: zloop's Protocol, BufferedProtocol and streams servers against Node's
+// `net` and against a plain Zig epoll server (the ceiling: what one core does with no runtime at
+// all). The load generator (bench/native/loadgen.zig) keeps N connections in ping-pong with
+// S-byte messages; it and the ceiling server are built on demand by `zig build bench`.
+//
+// How it measures:
+// - Every server runs for the whole group, pinned to CPU 0 (`taskset -c 0`); the load generator
+//   runs pinned to CPU 1, so client and server never compete for a core (other processes on the
+//   machine still may: see the notes printed under the tables).
+// - Each run: a fresh set of connections, a warm-up (ECHO_WARMUP_S the first time a server sees a
+//   configuration, 0.25 s after that), then SECONDS measured. The load generator reads the
+//   server's user+system CPU time from /proc/PID/stat at the exact window edges, so CPU per
+//   request covers every thread of the server (Node's GC helpers included).
+// - Servers are interleaved, with the order rotated every repetition, and medians are reported.
+//
+// Environment: ZLOOP_BENCH_SECONDS (measured seconds per run, default 2.5),
+// ZLOOP_BENCH_ECHO_REPEATS (default 3), ZLOOP_BENCH_ECHO_WARMUP (first warm-up, default 1 s).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runZig } from '../scripts/zig.mjs';
+import { median, printTable, formatNumber, positiveNumber } from './harness.mjs';
+
+export const name = 'echo';
+export const title = 'TCP echo over loopback: zloop protocol / buffered / streams vs node:net and a Zig epoll ceiling';
+
+const SECONDS = positiveNumber('ZLOOP_BENCH_SECONDS', process.env.ZLOOP_BENCH_SECONDS, 2.5);
+const REPEATS = Math.round(positiveNumber('ZLOOP_BENCH_ECHO_REPEATS', process.env.ZLOOP_BENCH_ECHO_REPEATS, 3));
+const FIRST_WARMUP_S = positiveNumber('ZLOOP_BENCH_ECHO_WARMUP', process.env.ZLOOP_BENCH_ECHO_WARMUP, 1);
+const LATER_WARMUP_S = 0.25;
+const SIZES = [1024, 10 * 1024, 100 * 1024];
+const CONNECTIONS = [10, 100];
+const HOST = '127.0.0.1';
+const SERVER_CPU = '0';
+const CLIENT_CPU = '1';
+/** Pause between runs, so the previous run's connections are closed on both sides. */
+const PAUSE_MS = 100;
+/** Below this CPU use on both ends of every run, a table is marked as measured under contention. */
+const CONTENDED_PERCENT = 80;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const LOADGEN = `${root}build/bench/zloop-loadgen`;
+const CEILING = `${root}build/bench/echo-ceiling`;
+const serverScript = (file) => fileURLToPath(new URL(`./servers/${file}`, import.meta.url));
+
+/**
+ * The servers in the order of the table. `target`: least req/s ratio against node:net at every
+ * size; `cpuTarget`: largest CPU-per-request ratio against the ceiling at 1 KiB.
+ */
+const SERVERS = [
+  { id: 'zloop protocol', command: [process.execPath, serverScript('zloop-protocol.mjs'), HOST], target: 2, cpuTarget: 1.3 },
+  { id: 'zloop buffered', command: [process.execPath, serverScript('zloop-buffered.mjs'), HOST] },
+  { id: 'zloop streams', command: [process.execPath, serverScript('zloop-streams.mjs'), HOST], target: 1.5 },
+  { id: 'node:net', command: [process.execPath, serverScript('node-net.mjs'), HOST] },
+  { id: 'ceiling (zig epoll)', command: [CEILING, HOST, '0'] },
+];
+const NODE_NET = 'node:net';
+const CEILING_ID = 'ceiling (zig epoll)';
+
+const children = new Set();
+let pinned = false;
+
+function pin(cpu, command) {
+  return pinned ? ['taskset', '-c', cpu, ...command] : command;
+}
+
+/** Builds the load generator and the ceiling (a no-op when they are up to date). */
+function buildTools() {
+  const status = runZig(['build', 'bench', '-Doptimize=ReleaseFast', '--prefix', 'build']);
+  if (status !== 0 || !existsSync(LOADGEN) || !existsSync(CEILING)) {
+    throw new Error(`echo: \`zig build bench\` failed (status ${status})`);
+  }
+}
+
+/** Starts one server; resolves to { pid, port } once it printed its port, or { skipped }. */
+function startServer(spec) {
+  const [file, ...args] = pin(SERVER_CPU, spec.command);
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (data) => (stderr += data));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ skipped: 'did not print its port within 15 s' });
+    }, 15_000);
+    child.stdout.on('data', (data) => {
+      stdout += data;
+      const newline = stdout.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      const port = Number(stdout.slice(0, newline));
+      resolve(Number.isInteger(port) && port > 0 ? { child, pid: child.pid, port } : { skipped: `printed '${stdout.trim()}', not a port` });
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ skipped: `exited (${signal ?? `status ${code}`}) before listening: ${stderr.trim().split('\n').pop() || 'no message'}` });
+    });
+  });
+}
+
+/** Runs the load generator once against a server; resolves to its JSON result. */
+function runLoad(server, size, connections, warmupS) {
+  const args = [HOST, String(server.port), String(connections), String(size), String(SECONDS), '--warmup', String(warmupS), '--pid', String(server.pid)];
+  const [file, ...rest] = pin(CLIENT_CPU, [LOADGEN, ...args]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    child.stderr.on('data', (data) => (stderr += data));
+    // The load generator stops by itself; this only catches a hung one.
+    const timer = setTimeout(() => child.kill('SIGKILL'), (warmupS + SECONDS + 15) * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (code !== 0) return reject(new Error(`load generator ${signal ?? `status ${code}`}: ${stderr.trim() || 'no message'}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        reject(new Error(`load generator printed '${stdout.trim()}'`));
+      }
+    });
+  });
+}
+
+function killAll() {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+/** Measures every configuration and prints one table each; returns false if a target was missed. */
+export async function run() {
+  pinned = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  buildTools();
+  process.on('exit', killAll);
+  const loadBefore = os.loadavg()[0];
+  console.log(
+    `${REPEATS} repetitions of ${SECONDS} s per server and configuration (servers interleaved, order rotated), medians; ` +
+      (pinned ? `server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}` : 'NOT pinned (taskset missing or fewer than 2 CPUs)'),
+  );
+
+  const servers = [];
+  for (const spec of SERVERS) servers.push({ ...spec, ...(await startServer(spec)) });
+  const live = servers.filter((server) => server.skipped === undefined);
+
+  let allMet = true;
+  const missed = [];
+  try {
+    for (const size of SIZES) {
+      for (const connections of CONNECTIONS) {
+        const samples = new Map(live.map((server) => [server.id, []]));
+        const failures = new Map();
+        for (let round = 0; round < REPEATS; round++) {
+          const order = live.map((_, index) => live[(index + round) % live.length]);
+          for (const server of order) {
+            if (failures.has(server.id)) continue;
+            await sleep(PAUSE_MS);
+            try {
+              const result = await runLoad(server, size, connections, round === 0 ? FIRST_WARMUP_S : LATER_WARMUP_S);
+              samples.get(server.id).push(result);
+            } catch (error) {
+              failures.set(server.id, error.message);
+            }
+          }
+        }
+        const met = printConfig(size, connections, servers, samples, failures);
+        for (const miss of met) missed.push(`${miss} at ${formatSize(size)} x ${connections}`);
+        if (met.length > 0) allMet = false;
+      }
+    }
+  } finally {
+    killAll();
+    process.off('exit', killAll);
+  }
+  const loadAfter = os.loadavg()[0];
+  console.log(
+    `\nnotes: load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 pinned processes account for ~2); ` +
+      `srv cpu% / cli cpu%: the server's / load generator's CPU time over the window; when both are well below 100%, ` +
+      `other processes held the CPUs (req/s and latency then understate; cpu µs/req is the steadier figure).`,
+  );
+  if (missed.length > 0) console.log(`echo targets missed: ${missed.join('; ')}`);
+  return allMet;
+}
+
+function summarize(results) {
+  const usPerRequest = results.map((result) => (result.server_cpu_us ?? NaN) / result.requests);
+  return {
+    rps: median(results.map((result) => result.rps)),
+    spread: (Math.max(...results.map((r) => r.rps)) - Math.min(...results.map((r) => r.rps))) / 2 / median(results.map((r) => r.rps)),
+    p50: median(results.map((result) => result.p50_us)),
+    p99: median(results.map((result) => result.p99_us)),
+    cpuUsPerRequest: median(usPerRequest),
+    cpuPercent: median(results.map((result) => (100 * (result.server_cpu_us ?? NaN)) / (result.seconds * 1e6))),
+    clientCpuPercent: median(results.map((result) => (100 * result.client_cpu_us) / (result.seconds * 1e6))),
+  };
+}
+
+/** Prints one configuration's table; returns the targets it missed. */
+function printConfig(size, connections, servers, samples, failures) {
+  console.log(`\n### ${formatSize(size)} messages, ${connections} connections`);
+  const summaries = new Map();
+  for (const [id, results] of samples) if (results.length > 0 && !failures.has(id)) summaries.set(id, summarize(results));
+  const net = summaries.get(NODE_NET);
+  const ceiling = summaries.get(CEILING_ID);
+  const missed = [];
+  const rows = [];
+  for (const server of servers) {
+    const reason = server.skipped ?? failures.get(server.id);
+    if (reason !== undefined) {
+      rows.push([server.id, `skipped: ${reason}`, '', '', '', '', '', '', '', '', '']);
+      if (server.target !== undefined) missed.push(`${server.id} (not measured)`);
+      continue;
+    }
+    const summary = summaries.get(server.id);
+    const vsNet = net ? summary.rps / net.rps : NaN;
+    const vsCeiling = ceiling ? summary.cpuUsPerRequest / ceiling.cpuUsPerRequest : NaN;
+    const targets = [];
+    const verdicts = [];
+    if (server.target !== undefined) {
+      targets.push(`>=${server.target}x net`);
+      const ok = vsNet >= server.target;
+      verdicts.push(ok ? 'yes' : 'NO');
+      if (!ok) missed.push(`${server.id} req/s ${ratio(vsNet)} of node:net (target ${server.target}x)`);
+    }
+    if (server.cpuTarget !== undefined && size === 1024) {
+      targets.push(`cpu<=${server.cpuTarget}x`);
+      const ok = vsCeiling <= server.cpuTarget;
+      verdicts.push(ok ? 'yes' : 'NO');
+      if (!ok) missed.push(`${server.id} cpu/req ${ratio(vsCeiling)} of the ceiling (target ${server.cpuTarget}x)`);
+    }
+    rows.push([
+      server.id,
+      `${formatNumber(summary.rps)} ±${(summary.spread * 100).toFixed(0)}%`,
+      summary.p50.toFixed(0),
+      summary.p99.toFixed(0),
+      summary.cpuUsPerRequest.toFixed(1),
+      `${summary.cpuPercent.toFixed(0)}%`,
+      `${summary.clientCpuPercent.toFixed(0)}%`,
+      ratio(vsNet),
+      ratio(vsCeiling),
+      targets.join(', ') || '-',
+      verdicts.join(', ') || '-',
+    ]);
+  }
+  printTable(['server', 'req/s', 'p50 µs', 'p99 µs', 'cpu µs/req', 'srv cpu%', 'cli cpu%', 'vs node:net', 'cpu vs ceiling', 'target', 'met'], rows);
+  // A ping-pong pair pinned to two CPUs keeps at least one of them busy; when neither is, other
+  // processes took the CPUs and req/s measures the scheduler's share rather than the server.
+  const busiest = Math.max(...[...summaries.values()].map((summary) => Math.max(summary.cpuPercent, summary.clientCpuPercent)));
+  if (busiest < CONTENDED_PERCENT) {
+    console.log(
+      `warning: no server or client reached ${CONTENDED_PERCENT}% CPU (busiest ${busiest.toFixed(0)}%): other processes shared these CPUs, ` +
+        'so req/s and latency here are not the servers\' own; cpu µs/req still is.',
+    );
+  }
+  return missed;
+}
+
+function ratio(value) {
+  return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
+}
+
+function formatSize(bytes) {
+  return `${bytes / 1024} KiB`;
+}
