@@ -1,25 +1,39 @@
 // Handle and TimerHandle: what callSoon and callLater return (asyncio events.py). A handle runs
 // its callback once; an exception goes to the loop's exception handler and the loop goes on.
+import type { ReadyChunk } from './deque.js';
 import type { Callback } from './validate.js';
 
 /** What a handle needs from its loop; kept narrow so handles.ts does not import loop.ts. */
 export interface HandleOwner {
   callExceptionHandler(context: Record<string, unknown>): void;
-  /** @internal Told when a scheduled timer is cancelled, so the heap can be compacted. */
+  /** @internal Told when a scheduled timer is cancelled, so the timer queue can be compacted. */
   _timerHandleCancelled(timer: TimerHandle): void;
 }
+
+/** The arguments of every callback scheduled without any: one shared array, never written. */
+export const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 export class Handle {
   /** @internal */ _callback: Callback | null;
   /** @internal */ _args: unknown[] | null;
   /** @internal */ _cancelled = false;
   /** @internal */ readonly _loop: HandleOwner;
+  // Where callSoon put the callback in the ready queue (deque.ts). The queue keeps the callback and
+  // its arguments, not this object, so a handle nobody keeps dies young instead of being copied by
+  // every scavenge while it waits; cancel() reaches the slot through these three fields. The
+  // generation tells whether the slot still holds this callback or the chunk was reused since.
+  /** @internal */ _chunk: ReadyChunk | null;
+  /** @internal */ readonly _slot: number;
+  /** @internal */ readonly _generation: number;
 
   /** @internal Handles are made by the loop's callSoon/callLater/callAt. */
-  constructor(callback: Callback, args: unknown[], loop: HandleOwner) {
+  constructor(callback: Callback, args: unknown[], loop: HandleOwner, chunk: ReadyChunk | null = null, slot = 0, generation = 0) {
     this._callback = callback;
     this._args = args;
     this._loop = loop;
+    this._chunk = chunk;
+    this._slot = slot;
+    this._generation = generation;
   }
 
   /** Stops the callback from running; does nothing if it already ran or was cancelled. */
@@ -29,13 +43,18 @@ export class Handle {
     // Drop references so a cancelled handle does not keep its closure alive.
     this._callback = null;
     this._args = null;
+    const chunk = this._chunk;
+    if (chunk !== null) {
+      this._chunk = null;
+      chunk.cancel(this._slot, this._generation);
+    }
   }
 
   cancelled(): boolean {
     return this._cancelled;
   }
 
-  /** @internal The only place where loop callbacks are called. */
+  /** @internal The only place where loop callbacks are called (the ready queue's fast path aside). */
   _run(): void {
     const callback = this._callback!;
     const args = this._args!;
@@ -43,11 +62,7 @@ export class Handle {
       if (args.length === 0) callback();
       else callback(...args);
     } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: `Exception in callback ${describeCallback(callback)}`,
-        exception,
-        handle: this,
-      });
+      callbackFailed(this._loop, this, callback, exception);
     }
   }
 
@@ -59,11 +74,16 @@ export class Handle {
 
 let nextTimerSequence = 0;
 
+/** @internal The sequence number the next TimerHandle will get. */
+export function peekTimerSequence(): number {
+  return nextTimerSequence;
+}
+
 export class TimerHandle extends Handle {
   /** @internal */ readonly _when: number;
   /** @internal Breaks ties between equal deadlines: earlier scheduled fires first. */
   readonly _sequence = nextTimerSequence++;
-  /** @internal True while the timer sits in its loop's heap. */
+  /** @internal True while the timer sits in its loop's timer queue. */
   _scheduled = true;
 
   /** @internal */
@@ -82,6 +102,15 @@ export class TimerHandle extends Handle {
     super.cancel();
     if (this._scheduled) this._loop._timerHandleCancelled(this);
   }
+}
+
+/** @internal Reports a callback's exception to the loop's handler, as asyncio's Handle._run. */
+export function callbackFailed(loop: HandleOwner, handle: Handle, callback: Callback, exception: unknown): void {
+  loop.callExceptionHandler({
+    message: `Exception in callback ${describeCallback(callback)}`,
+    exception,
+    handle,
+  });
 }
 
 function describeCallback(callback: Callback): string {
