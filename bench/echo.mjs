@@ -26,15 +26,15 @@ import { median, printTable, formatNumber, positiveNumber } from './harness.mjs'
 export const name = 'echo';
 export const title = 'TCP echo over loopback: zloop protocol / buffered / streams vs node:net and a Zig epoll ceiling';
 
-const SECONDS = positiveNumber('ZLOOP_BENCH_SECONDS', process.env.ZLOOP_BENCH_SECONDS, 2.5);
+export const SECONDS = positiveNumber('ZLOOP_BENCH_SECONDS', process.env.ZLOOP_BENCH_SECONDS, 2.5);
 const REPEATS = Math.round(positiveNumber('ZLOOP_BENCH_ECHO_REPEATS', process.env.ZLOOP_BENCH_ECHO_REPEATS, 3));
 const FIRST_WARMUP_S = positiveNumber('ZLOOP_BENCH_ECHO_WARMUP', process.env.ZLOOP_BENCH_ECHO_WARMUP, 1);
 const LATER_WARMUP_S = 0.25;
 const SIZES = [1024, 10 * 1024, 100 * 1024];
 const CONNECTIONS = [10, 100];
-const HOST = '127.0.0.1';
-const SERVER_CPU = '0';
-const CLIENT_CPU = '1';
+export const HOST = '127.0.0.1';
+export const SERVER_CPU = '0';
+export const CLIENT_CPU = '1';
 /** Pause between runs, so the previous run's connections are closed on both sides. */
 const PAUSE_MS = 100;
 /** Below this CPU use on both ends of every run, a table is marked as measured under contention. */
@@ -66,8 +66,17 @@ function pin(cpu, command) {
   return pinned ? ['taskset', '-c', cpu, ...command] : command;
 }
 
+/**
+ * Turns pinning on if this machine can do it (taskset works, 2 CPUs or more); returns whether it
+ * did. startServer and runLoad pin only after this (sharded.mjs uses them too).
+ */
+export function enablePinning() {
+  pinned = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return pinned;
+}
+
 /** Builds the load generator and the ceiling (a no-op when they are up to date). */
-function buildTools() {
+export function buildTools() {
   const status = runZig(['build', 'bench', '-Doptimize=ReleaseFast', '--prefix', 'build']);
   if (status !== 0 || !existsSync(LOADGEN) || !existsSync(CEILING)) {
     throw new Error(`echo: \`zig build bench\` failed (status ${status})`);
@@ -75,7 +84,7 @@ function buildTools() {
 }
 
 /** Starts one server; resolves to { pid, port } once it printed its port, or { skipped }. */
-function startServer(spec) {
+export function startServer(spec) {
   const [file, ...args] = pin(SERVER_CPU, spec.command);
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -103,9 +112,13 @@ function startServer(spec) {
   });
 }
 
-/** Runs the load generator once against a server; resolves to its JSON result. */
-function runLoad(server, size, connections, warmupS) {
-  const args = [HOST, String(server.port), String(connections), String(size), String(SECONDS), '--warmup', String(warmupS), '--pid', String(server.pid)];
+/**
+ * Runs the load generator once against a server; resolves to its JSON result. Its
+ * server_cpu_us covers `server.pids` when given (a multi-process server), else `server.pid`.
+ */
+export function runLoad(server, size, connections, warmupS) {
+  const pidArgs = (server.pids ?? [server.pid]).flatMap((pid) => ['--pid', String(pid)]);
+  const args = [HOST, String(server.port), String(connections), String(size), String(SECONDS), '--warmup', String(warmupS), ...pidArgs];
   const [file, ...rest] = pin(CLIENT_CPU, [LOADGEN, ...args]);
   return new Promise((resolve, reject) => {
     const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -129,13 +142,13 @@ function runLoad(server, size, connections, warmupS) {
   });
 }
 
-function killAll() {
+export function killAll() {
   for (const child of children) child.kill('SIGKILL');
 }
 
 /** Measures every configuration and prints one table each; returns false if a target was missed. */
 export async function run() {
-  pinned = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  enablePinning();
   buildTools();
   process.on('exit', killAll);
   const loadBefore = os.loadavg()[0];

@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 const GROUPS = {
   scheduling: './scheduling.mjs',
   echo: './echo.mjs',
+  threads: './threads.mjs',
+  sharded: './sharded.mjs',
 };
 
 // Every repetition starts from a collected heap, so the process needs --expose-gc: re-spawn once

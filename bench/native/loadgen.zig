@@ -1,6 +1,6 @@
 //! Echo load generator. Usage:
 //!
-//!   zloop-loadgen HOST PORT CONNECTIONS SIZE SECONDS [--warmup SECONDS] [--pid SERVER_PID]
+//!   zloop-loadgen HOST PORT CONNECTIONS SIZE SECONDS [--warmup SECONDS] [--pid SERVER_PID]...
 //!
 //! Opens CONNECTIONS TCP connections to a loopback echo server and keeps each in ping-pong: send
 //! SIZE bytes, wait until all SIZE bytes came back, send again. After the warm-up it measures for
@@ -9,7 +9,8 @@
 //!   {"requests":N,"seconds":S,"rps":R,"p50_us":A,"p99_us":B,"server_cpu_us":C|null,...}
 //!
 //! `server_cpu_us` is the user+system CPU time the process SERVER_PID used during the measured
-//! window (from /proc/PID/stat, so it covers all of its threads), read here at the exact window
+//! window (from /proc/PID/stat, so it covers all of its threads; with several --pid, the sum over
+//! those processes, e.g. a Node `cluster` primary and its workers), read here at the exact window
 //! edges rather than by the caller around the whole run. `client_cpu_us` is this process's own
 //! CPU time over the same window: near SECONDS * 1e6 means the client, not the server, was the
 //! bottleneck.
@@ -48,8 +49,13 @@ const Options = struct {
     size: usize,
     duration_ns: u64,
     warmup_ns: u64 = 0,
-    server_pid: ?posix.pid_t = null,
+    /// The server's processes (--pid may repeat: a multi-process server such as Node `cluster`
+    /// is its primary plus its workers); server_cpu_us is their sum.
+    server_pids: [server_pids_max]posix.pid_t = undefined,
+    server_pid_count: usize = 0,
 };
+
+const server_pids_max = 16;
 
 pub fn main() !void {
     var arena_state = std.heap.ArenaAllocator.init(std.heap.page_allocator);
@@ -92,7 +98,7 @@ pub fn main() !void {
             measuring = true;
             requests = 0;
             @memset(histogram, 0);
-            if (options.server_pid) |pid| cpu_start_us = readCpuUs(pid);
+            if (options.server_pid_count > 0) cpu_start_us = readServerCpuUs(&options);
             client_cpu_start_us = selfCpuUs();
             measured_start_ns = now();
             window_end_ns = measured_start_ns + options.duration_ns;
@@ -120,7 +126,7 @@ pub fn main() !void {
     }
 
     const measured_end_ns = now();
-    const cpu_end_us: ?u64 = if (options.server_pid) |pid| readCpuUs(pid) else null;
+    const cpu_end_us: ?u64 = if (options.server_pid_count > 0) readServerCpuUs(&options) else null;
     const client_cpu_us = selfCpuUs() - client_cpu_start_us;
     for (connections) |connection| posix.close(connection.fd);
 
@@ -147,7 +153,7 @@ pub fn main() !void {
 }
 
 fn parseOptions(args: []const [:0]u8) Options {
-    const usage = "usage: zloop-loadgen HOST PORT CONNECTIONS SIZE SECONDS [--warmup SECONDS] [--pid SERVER_PID]";
+    const usage = "usage: zloop-loadgen HOST PORT CONNECTIONS SIZE SECONDS [--warmup SECONDS] [--pid SERVER_PID]...";
     if (args.len < 6) common.fatal(usage, .{});
     var options = Options{
         .address = common.parseLoopback(args[1], args[2]),
@@ -165,7 +171,9 @@ fn parseOptions(args: []const [:0]u8) Options {
         if (std.mem.eql(u8, flag, "--warmup")) {
             options.warmup_ns = common.parseSeconds("--warmup", value, seconds_max);
         } else if (std.mem.eql(u8, flag, "--pid")) {
-            options.server_pid = common.parseArg(posix.pid_t, "--pid", value, 1, std.math.maxInt(posix.pid_t));
+            if (options.server_pid_count == server_pids_max) common.fatal("at most {d} --pid options", .{server_pids_max});
+            options.server_pids[options.server_pid_count] = common.parseArg(posix.pid_t, "--pid", value, 1, std.math.maxInt(posix.pid_t));
+            options.server_pid_count += 1;
         } else {
             common.fatal("unknown option '{s}'; " ++ usage, .{flag});
         }
@@ -267,6 +275,15 @@ fn selfCpuUs() u64 {
     const seconds: u64 = @intCast(usage.utime.sec + usage.stime.sec);
     const micros: u64 = @intCast(usage.utime.usec + usage.stime.usec);
     return seconds * std.time.us_per_s + micros;
+}
+
+/// User plus system CPU time of every server process, in microseconds.
+fn readServerCpuUs(options: *const Options) u64 {
+    std.debug.assert(options.server_pid_count > 0);
+    std.debug.assert(options.server_pid_count <= server_pids_max);
+    var total_us: u64 = 0;
+    for (options.server_pids[0..options.server_pid_count]) |pid| total_us += readCpuUs(pid);
+    return total_us;
 }
 
 /// User plus system CPU time of every thread of `pid`, in microseconds.
