@@ -10,10 +10,11 @@ import {
   createUnixServer,
   type UnixServerOptions,
 } from './connections.js';
-import { Deque } from './deque.js';
+import { ReadyQueue } from './deque.js';
 import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
+import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from './executor.js';
 import { Future, Task, type TaskTarget } from './futures.js';
-import { Handle, TimerHandle } from './handles.js';
+import { Handle, NO_ARGS, TimerHandle } from './handles.js';
 import {
   Header,
   InterestMask,
@@ -28,7 +29,8 @@ import {
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
 import type { Server } from './server.js';
-import { TimerHeap } from './timer-heap.js';
+import { LoopRef, Mailbox } from './threadsafe.js';
+import { TimerQueue } from './timer-heap.js';
 import type { Transport } from './transports.js';
 import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
 
@@ -52,11 +54,13 @@ const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
 const CLOCK_RESOLUTION = 1e-6;
 
 export class EventLoop {
-  readonly #ready = new Deque<Handle>();
-  readonly #timers = new TimerHeap();
+  readonly #ready = new ReadyQueue();
+  readonly #timers = new TimerQueue();
   #cancelledTimers = 0;
   readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
   readonly #receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
+  /** The native side holds these three weakly while the loop is idle, so the loop owns them. */
+  readonly #batchCallback = (recordCount: number): void => this.#onBatch(recordCount);
   readonly #reactor: ReactorHandle;
   readonly #readers = new Map<number, Handle>();
   readonly #writers = new Map<number, Handle>();
@@ -65,6 +69,9 @@ export class EventLoop {
   #socketsToClose: number[] = [];
   #dispatchingRecords = false;
   readonly #tasks = new Set<Task<any>>();
+  /** Made by the first ref(); other threads push calls into it. */
+  #mailbox: Mailbox | null = null;
+  #defaultExecutor: Executor | null = null;
   #tasksAfterPrune = 0;
 
   #closed = false;
@@ -83,7 +90,7 @@ export class EventLoop {
   slowCallbackDuration = 0.1;
 
   constructor() {
-    this.#reactor = native.create(this.#shared, this.#receiveBuffer, (recordCount) => this.#onBatch(recordCount));
+    this.#reactor = native.create(this.#shared, this.#receiveBuffer, this.#batchCallback);
   }
 
   // ---- scheduling -------------------------------------------------------------------------
@@ -93,11 +100,18 @@ export class EventLoop {
     return performance.now() / 1000;
   }
 
-  callSoon(callback: Callback, ...args: unknown[]): Handle {
+  callSoon(callback: Callback, ...args: unknown[]): Handle;
+  callSoon(callback: Callback): Handle {
     this.#checkClosed();
     checkCallback(callback, 'callback');
-    const handle = new Handle(callback, args, this);
-    this.#ready.push(handle);
+    // `arguments`, not a rest parameter: the usual call without arguments allocates no array.
+    let args = NO_ARGS;
+    const count = arguments.length;
+    if (count > 1) {
+      args = new Array(count - 1);
+      for (let index = 1; index < count; index++) args[index - 1] = arguments[index];
+    }
+    const handle = this.#ready.pushCallback(callback, args, this);
     if (!this.#inRunOnce) this.#requestIteration();
     return handle;
   }
@@ -107,27 +121,51 @@ export class EventLoop {
    * callback on this thread). Functions cannot cross threads in JavaScript; for other threads
    * see LoopRef.callSoonThreadsafe.
    */
-  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle {
-    return this.callSoon(callback, ...args);
+  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
+  callSoonThreadsafe(): Handle {
+    return this.callSoon.apply(this, arguments as unknown as [Callback]);
   }
 
-  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle {
+  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callLater(delay: number, callback: Callback): TimerHandle {
     checkSeconds(delay, 'delay');
-    return this.callAt(this.time() + delay, callback, ...args);
+    this.#checkClosed();
+    checkCallback(callback, 'callback');
+    let args = NO_ARGS;
+    const count = arguments.length;
+    if (count > 2) {
+      args = new Array(count - 2);
+      for (let index = 2; index < count; index++) args[index - 2] = arguments[index];
+    }
+    const when = this.time() + delay;
+    const timer = new TimerHandle(when, callback, args, this);
+    // One FIFO list per delay (timer-heap.ts): when() is time() + delay, as asyncio's call_later.
+    this.#timers.pushLater(delay, timer);
+    if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
+    return timer;
   }
 
-  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle {
+  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callAt(when: number, callback: Callback): TimerHandle {
     checkSeconds(when, 'when');
     this.#checkClosed();
     checkCallback(callback, 'callback');
+    let args = NO_ARGS;
+    const count = arguments.length;
+    if (count > 2) {
+      args = new Array(count - 2);
+      for (let index = 2; index < count; index++) args[index - 2] = arguments[index];
+    }
     const timer = new TimerHandle(when, callback, args, this);
-    this.#timers.push(timer);
+    this.#timers.pushAt(timer);
     if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
     return timer;
   }
 
   /** @internal Called by TimerHandle.cancel(). */
-  _timerHandleCancelled(_timer: TimerHandle): void {
+  _timerHandleCancelled(timer: TimerHandle): void {
+    // A due timer already moved to the ready queue is skipped there; the timer queue holds it no more.
+    if (this.#timers.isMovedToReady(timer)) return;
     this.#cancelledTimers++;
     const scheduled = this.#timers.size;
     if (
@@ -209,6 +247,10 @@ export class EventLoop {
     this.#writers.clear();
     this.#socketOwners.length = 0;
     this.#socketsToClose = [];
+    if (this.#mailbox !== null) native.mailboxClose(this.#mailbox.view);
+    // asyncio's close() shuts the default executor down without waiting for it.
+    void this.#defaultExecutor?.destroy();
+    this.#defaultExecutor = null;
     native.close(this.#reactor);
   }
 
@@ -330,6 +372,79 @@ export class EventLoop {
     return getnameinfo(sockaddr, flags);
   }
 
+  // ---- executors (executor.ts) ------------------------------------------------------------
+
+  /**
+   * Runs `task` (a module and an export, in piscina's terms: { filename, name }) with `args` on
+   * `executor`, or on the default executor (a piscina pool made on first use) when it is null.
+   */
+  runInExecutor<T = unknown>(executor: Executor | null, task: ExecutorTask, ...args: unknown[]): Future<T> {
+    this.#checkClosed();
+    if (executor === null || executor === undefined) {
+      executor = this.#defaultExecutor ??= createDefaultExecutor();
+    } else {
+      checkExecutor(executor);
+    }
+    const future = this.createFuture<T>();
+    runTask(executor, task, args).then(
+      (value) => {
+        if (!this.#closed && !future.done()) future.setResult(value as T);
+      },
+      (exception: unknown) => {
+        if (!this.#closed && !future.done()) future.setException(exception);
+      },
+    );
+    return future;
+  }
+
+  setDefaultExecutor(executor: Executor): void {
+    checkExecutor(executor);
+    this.#defaultExecutor = executor;
+  }
+
+  /** Waits for the default executor's threads to finish, then lets it go. */
+  async shutdownDefaultExecutor(): Promise<void> {
+    const executor = this.#defaultExecutor;
+    this.#defaultExecutor = null;
+    await executor?.destroy();
+  }
+
+  // ---- cross-thread calls (threadsafe.ts) -------------------------------------------------
+
+  /** A reference to this loop that can be sent to any thread (postMessage, workerData). */
+  ref(): LoopRef {
+    this.#checkClosed();
+    if (this.#mailbox === null) {
+      this.#mailbox = new Mailbox();
+      native.mailboxAttach(this.#reactor, this.#mailbox.view);
+    }
+    return new LoopRef(this.#mailbox.buffer);
+  }
+
+  /** Makes `fn` callable from other threads as ref.callSoonThreadsafe(name, ...args). */
+  registerThreadsafe(name: string, fn: Callback): void {
+    if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
+    checkCallback(fn, 'fn');
+    this.#checkClosed();
+    if (this.#mailbox === null) this.ref();
+    this.#mailbox!.register(name, fn);
+  }
+
+  unregisterThreadsafe(name: string): boolean {
+    return this.#mailbox?.unregister(name) ?? false;
+  }
+
+  /** Queues every call waiting in the mailbox as a ready callback, in arrival order. */
+  #deliverMail(): void {
+    this.#mailbox!.drain((fn, args, name) => {
+      if (fn === undefined) {
+        this.callExceptionHandler({ message: `No threadsafe function registered as '${name}'`, args });
+        return;
+      }
+      this.#ready.pushCallback(fn as Callback, args, this);
+    });
+  }
+
   // ---- fd watchers ------------------------------------------------------------------------
 
   /** Calls `callback(...args)` whenever `fd` is readable (level-triggered, as asyncio's selector). */
@@ -396,6 +511,7 @@ export class EventLoop {
   /** One native batch: `recordCount` readiness records, then one iteration of the loop. */
   #onBatch(recordCount: number): void {
     this.#wakeRequested = false;
+    if (this.#mailbox !== null && this.#mailbox.hasMessages()) this.#deliverMail();
     const shared = this.#shared;
     if (shared[Header.timerExpired] !== 0) {
       shared[Header.timerExpired] = 0;
@@ -481,35 +597,19 @@ export class EventLoop {
   #runOnce(): void {
     this.#inRunOnce = true;
     const timers = this.#timers;
-    if (timers.size > 0) {
-      const endTime = this.time() + CLOCK_RESOLUTION;
-      while (timers.size > 0) {
-        const timer = timers.peek()!;
-        if (timer._cancelled) {
-          timers.pop();
-          timer._scheduled = false;
-          this.#cancelledTimers--;
-          continue;
-        }
-        if (timer._when > endTime) break;
-        timers.pop();
-        timer._scheduled = false;
-        this.#ready.push(timer);
-      }
-    }
+    // Due timers, cancelled ones included, go behind what is ready; cancelled ones are skipped there.
+    if (timers.size > 0) timers.moveDue(this.time() + CLOCK_RESOLUTION, this.#ready);
     const ready = this.#ready;
     const count = ready.length;
     if (this.#debug) {
       for (let index = 0; index < count; index++) {
-        const handle = ready.shift();
-        if (!handle._cancelled) this.#runTimed(handle);
+        const handle = ready.shift(this);
+        if (handle !== null && !handle._cancelled) this.#runTimed(handle);
       }
     } else {
-      for (let index = 0; index < count; index++) {
-        const handle = ready.shift();
-        if (!handle._cancelled) handle._run();
-      }
+      ready.run(count, this);
     }
+    timers.movedRan();
     this.#inRunOnce = false;
   }
 
