@@ -1,6 +1,7 @@
 // The wire format of a cross-thread call: [name, args] in a compact form that is several times
 // cheaper than v8.serialize for the common arguments (numbers, strings, booleans, null,
 // undefined); any other argument is structured-cloned with v8.serialize inside the message.
+// Names repeat, so both directions cache them.
 //
 //   u16 name length, name (UTF-8), u8 argument count, then per argument a tag and its bytes.
 import { deserialize, serialize } from 'node:v8';
@@ -22,24 +23,44 @@ const MAX_ARGS = 255;
 const NAME_CACHE_MAX = 1024;
 
 /**
- * Encodes into one reused scratch buffer: encode() returns the length, and the bytes are
- * `scratch[0, length)` until the next encode. No per-call view or name encoding is allocated.
+ * Appends encoded calls to one growing buffer, each as (u32 little-endian length, message): the
+ * layout the native mailbox's pushMany takes. Bytes [start, length) are waiting to be sent.
  */
-export class CallEncoder {
-  scratch = Buffer.allocUnsafeSlow(64 * 1024);
+export class CallWriter {
+  buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  start = 0;
+  length = 0;
   readonly #names = new Map<string, Buffer>();
 
-  encode(name: string, args: unknown[]): number {
+  /** Appends one call. */
+  append(name: string, args: unknown[]): void {
     if (args.length > MAX_ARGS) throw new RangeError(`a cross-thread call takes at most ${MAX_ARGS} arguments`);
     const encodedName = this.#encodedName(name);
-    this.#reserve(3 + encodedName.length);
-    const scratch = this.scratch;
-    scratch.writeUInt16LE(encodedName.length, 0);
-    encodedName.copy(scratch, 2);
-    let offset = 2 + encodedName.length;
-    scratch[offset++] = args.length;
+    if (this.start > this.buffer.length / 2) this.#compact();
+    const begin = this.length;
+    this.#reserve(begin + 7 + encodedName.length);
+    const buffer = this.buffer;
+    buffer.writeUInt16LE(encodedName.length, begin + 4);
+    // Names are short: a byte loop beats Buffer#copy's call overhead.
+    for (let index = 0; index < encodedName.length; index++) buffer[begin + 6 + index] = encodedName[index]!;
+    let offset = begin + 6 + encodedName.length;
+    buffer[offset++] = args.length;
     for (let index = 0; index < args.length; index++) offset = this.#encodeArg(args[index], offset);
-    return offset;
+    this.buffer.writeUInt32LE(offset - begin - 4, begin);
+    this.length = offset;
+  }
+
+  /** Marks `bytes` more as sent; the buffer is rewound once everything was. */
+  consumed(bytes: number): void {
+    this.start += bytes;
+    if (this.start === this.length) {
+      this.start = 0;
+      this.length = 0;
+    }
+  }
+
+  get pending(): number {
+    return this.length - this.start;
   }
 
   #encodedName(name: string): Buffer {
@@ -57,50 +78,58 @@ export class CallEncoder {
       case 'number':
         if ((arg | 0) === arg && !Object.is(arg, -0)) {
           this.#reserve(offset + 5);
-          this.scratch[offset] = Tag.Int32;
-          this.scratch.writeInt32LE(arg, offset + 1);
+          this.buffer[offset] = Tag.Int32;
+          this.buffer.writeInt32LE(arg, offset + 1);
           return offset + 5;
         }
         this.#reserve(offset + 9);
-        this.scratch[offset] = Tag.Float64;
-        this.scratch.writeDoubleLE(arg, offset + 1);
+        this.buffer[offset] = Tag.Float64;
+        this.buffer.writeDoubleLE(arg, offset + 1);
         return offset + 9;
       case 'string': {
         this.#reserve(offset + 5 + 3 * arg.length);
-        this.scratch[offset] = Tag.String;
-        const length = this.scratch.write(arg, offset + 5, 'utf8');
-        this.scratch.writeUInt32LE(length, offset + 1);
+        this.buffer[offset] = Tag.String;
+        const length = this.buffer.write(arg, offset + 5, 'utf8');
+        this.buffer.writeUInt32LE(length, offset + 1);
         return offset + 5 + length;
       }
       case 'boolean':
         this.#reserve(offset + 1);
-        this.scratch[offset] = arg ? Tag.True : Tag.False;
+        this.buffer[offset] = arg ? Tag.True : Tag.False;
         return offset + 1;
       case 'undefined':
         this.#reserve(offset + 1);
-        this.scratch[offset] = Tag.Undefined;
+        this.buffer[offset] = Tag.Undefined;
         return offset + 1;
       default: {
         if (arg === null) {
           this.#reserve(offset + 1);
-          this.scratch[offset] = Tag.Null;
+          this.buffer[offset] = Tag.Null;
           return offset + 1;
         }
         const cloned = serialize(arg);
         this.#reserve(offset + 5 + cloned.length);
-        this.scratch[offset] = Tag.Cloned;
-        this.scratch.writeUInt32LE(cloned.length, offset + 1);
-        cloned.copy(this.scratch, offset + 5);
+        this.buffer[offset] = Tag.Cloned;
+        this.buffer.writeUInt32LE(cloned.length, offset + 1);
+        cloned.copy(this.buffer, offset + 5);
         return offset + 5 + cloned.length;
       }
     }
   }
 
+  /** Grows the buffer to hold `bytes` bytes (offsets into it stay valid). */
   #reserve(bytes: number): void {
-    if (bytes <= this.scratch.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(bytes, 2 * this.scratch.length));
-    this.scratch.copy(grown);
-    this.scratch = grown;
+    if (bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(bytes, 2 * this.buffer.length));
+    this.buffer.copy(grown); // all of it: the call being appended lies past `length`
+    this.buffer = grown;
+  }
+
+  /** Moves the unsent bytes to the front; only between appends, when no offset is held. */
+  #compact(): void {
+    this.buffer.copy(this.buffer, 0, this.start, this.length);
+    this.length -= this.start;
+    this.start = 0;
   }
 }
 

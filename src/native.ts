@@ -40,6 +40,8 @@ export interface NativeAddon {
   mailboxClose(mailbox: Uint8Array): void;
   /** Pushes payload[0, length): 1 pushed and woke the owner, 0 pushed, -1 full, -2 closed, -3 too large. */
   mailboxPush(mailbox: Uint8Array, payload: Uint8Array, length: number): number;
+  /** Pushes the (u32 length, bytes) messages of batch[0, length) under one lock: bytes taken, -2 closed, -3 too large. */
+  mailboxPushMany(mailbox: Uint8Array, batch: Uint8Array, length: number): number;
   mailboxDrain(mailbox: Uint8Array, out: Uint8Array): number;
 }
 

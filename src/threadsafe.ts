@@ -3,31 +3,34 @@
 // to any thread. ref.callSoonThreadsafe(name, ...args) structured-clones [name, args] into the
 // ring (call-codec.ts), and the producer that turns the ring non-empty writes the target's
 // eventfd.
-import { CallEncoder, decodeCall } from './call-codec.js';
+import { CallWriter, decodeCall } from './call-codec.js';
 import { native } from './native.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
-export const MAILBOX_BYTES = 1024 * 1024;
+export const MAILBOX_BYTES = 4 * 1024 * 1024;
+/** A producer pushes its batch at once when this much is waiting, else when its job ends. */
+const BATCH_FLUSH_BYTES = 64 * 1024;
+const STATE_WORD = 1;
+const STATE_OPEN = 1;
 const HEADER_HEAD_WORD = 3;
 const HEADER_TAIL_WORD = 4;
 
-const PUSHED = 0;
-const FULL = -1;
 const CLOSED = -2;
 const TOO_LARGE = -3;
-const EMPTY_PAYLOAD = new Uint8Array(0);
-/** One encoder per thread: encode() output is copied into the ring (or the backlog) at once. */
-const encoder = new CallEncoder();
 
 /** A reference to a loop that any thread can use to run its registered functions. */
 export class LoopRef {
   /** The mailbox memory; what postMessage/workerData carry. */
   readonly buffer: SharedArrayBuffer;
   readonly #view: Uint8Array;
-  /** Calls that found the ring full, in order, from #backlogHead on; flushed before newer calls. */
-  #backlog: Uint8Array[] = [];
-  #backlogHead = 0;
-  #flushScheduled = false;
+  readonly #words: Int32Array;
+  /**
+   * Calls made on this thread and not yet in the ring. They are pushed with one native call
+   * per batch: when the current job ends (a microtask), or at once past BATCH_FLUSH_BYTES.
+   */
+  readonly #batch = new CallWriter();
+  #flushQueued = false;
+  #retryQueued = false;
 
   constructor(buffer: SharedArrayBuffer) {
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 1024) {
@@ -35,6 +38,7 @@ export class LoopRef {
     }
     this.buffer = buffer;
     this.#view = new Uint8Array(buffer);
+    this.#words = new Int32Array(buffer, 0, 16);
   }
 
   /** Rebuilds a LoopRef after postMessage/workerData (structured clone keeps only `buffer`). */
@@ -52,57 +56,44 @@ export class LoopRef {
    */
   callSoonThreadsafe(name: string, ...args: unknown[]): void {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
-    const length = encoder.encode(name, args);
-    if (this.#backlogHead < this.#backlog.length) {
-      this.#checkOpen();
-      this.#backlog.push(Buffer.from(encoder.scratch.subarray(0, length))); // a copy: the scratch is reused
-      return;
+    if (!this.isOpen()) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
+    this.#batch.append(name, args);
+    if (this.#batch.pending >= BATCH_FLUSH_BYTES && !this.#retryQueued) this.#flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        if (!this.#retryQueued) this.#flush();
+      });
     }
-    this.#push(length);
   }
 
   /** True while the target loop accepts calls. */
   isOpen(): boolean {
-    return Atomics.load(new Int32Array(this.buffer, 0, 2), 1) === 1;
+    return Atomics.load(this.#words, STATE_WORD) === STATE_OPEN;
   }
 
-  #checkOpen(): void {
-    if (!this.isOpen()) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
-  }
-
-  /** Pushes the encoder's scratch[0, length). */
-  #push(length: number): void {
-    const code = native.mailboxPush(this.#view, encoder.scratch, length);
-    if (code >= PUSHED) return;
-    if (code === CLOSED) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
-    if (code === TOO_LARGE) throw new RangeError(`the arguments serialize to ${length} bytes, more than a mailbox holds`);
-    if (code === FULL) {
-      this.#backlog.push(Buffer.from(encoder.scratch.subarray(0, length))); // a copy: the scratch is reused
-      this.#scheduleFlush();
+  /** Pushes what the ring takes; retries the rest from a later turn while the ring is full. */
+  #flush(): void {
+    const batch = this.#batch;
+    if (batch.pending === 0) return;
+    const result = native.mailboxPushMany(this.#view, batch.buffer.subarray(batch.start), batch.pending);
+    if (result === CLOSED) {
+      batch.consumed(batch.pending); // nobody is left to run them
+      return;
     }
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      const backlog = this.#backlog;
-      while (this.#backlogHead < backlog.length) {
-        const payload = backlog[this.#backlogHead]!;
-        const code = native.mailboxPush(this.#view, payload, payload.length);
-        if (code === FULL) break;
-        backlog[this.#backlogHead++] = EMPTY_PAYLOAD;
-        // A target that closed meanwhile drops what is left: there is nobody to run it.
-        if (code === CLOSED) this.#backlogHead = backlog.length;
-      }
-      if (this.#backlogHead === backlog.length) {
-        this.#backlog = [];
-        this.#backlogHead = 0;
-      } else {
-        this.#scheduleFlush();
-      }
-    });
+    if (result === TOO_LARGE) {
+      batch.consumed(batch.pending);
+      throw new RangeError('a cross-thread call serializes to more bytes than a mailbox holds');
+    }
+    batch.consumed(result);
+    if (batch.pending > 0 && !this.#retryQueued) {
+      this.#retryQueued = true;
+      setImmediate(() => {
+        this.#retryQueued = false;
+        this.#flush();
+      });
+    }
   }
 }
 

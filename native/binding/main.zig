@@ -537,6 +537,21 @@ fn mailboxPush(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return napi.number(env, code);
 }
 
+/// mailboxPushMany(mailbox, batch, length): pushes the (u32 length, bytes) messages of
+/// batch[0..length] with one lock. Returns the bytes taken (whole messages), -2 if closed, -3 if
+/// one message can never fit.
+fn mailboxPushMany(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(3, env, info);
+    const mailbox = try mailboxArg(env, argv[0]);
+    const bytes = try napi.bytes(env, argv[1], "batch");
+    const length = try napi.int32(env, argv[2], "length");
+    if (length < 0 or length > bytes.len) return napi.throwType(env, "length must be within the batch");
+    const result = mailbox.pushMany(bytes[0..@intCast(length)], Poller.wakeByTarget);
+    if (result.closed) return napi.number(env, -2);
+    if (result.too_large and result.consumed == 0) return napi.number(env, -3);
+    return napi.number(env, @floatFromInt(result.consumed));
+}
+
 /// mailboxDrain(mailbox, out): copies queued messages into out as (u32 LE length, bytes); returns bytes used.
 fn mailboxDrain(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
@@ -618,6 +633,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "mailboxAttach", export_(mailboxAttach) },
         .{ "mailboxClose", export_(mailboxClose) },
         .{ "mailboxPush", export_(mailboxPush) },
+        .{ "mailboxPushMany", export_(mailboxPushMany) },
         .{ "mailboxDrain", export_(mailboxDrain) },
     };
     inline for (functions) |entry| {

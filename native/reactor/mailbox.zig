@@ -93,24 +93,61 @@ pub const Mailbox = struct {
     /// Appends one message. `wake` is called (under the lock) with the owner's fd when the
     /// queue was empty before this push.
     pub fn push(self: Mailbox, payload: []const u8, wake: *const fn (fd: i32) void) PushResult {
-        const ring_bytes = self.ring();
-        const needed = 4 + alignUp(payload.len);
-        // One slot stays free so that head == tail always means empty.
-        if (needed + 4 >= ring_bytes.len) return .too_large;
+        if (4 + alignUp(payload.len) + 4 >= self.ring().len) return .too_large;
         self.lock();
         defer self.unlock();
         if (self.state() != .open) return .closed;
+        const was_empty = self.isEmpty();
+        if (!self.appendLocked(payload)) return .full;
+        if (was_empty) {
+            wake(@bitCast(self.word(.wake_fd).*));
+            return .pushed_and_woke;
+        }
+        return .pushed;
+    }
+
+    pub const BatchResult = struct {
+        /// Bytes of `batch` taken, always whole messages.
+        consumed: usize,
+        closed: bool = false,
+        too_large: bool = false,
+    };
+
+    /// Appends the messages of `batch`, laid out as (u32 native-endian length, bytes)*, under one
+    /// lock and with at most one wakeup: the cross-thread rule of crossing once per batch, not
+    /// per call. Stops at the first message that does not fit.
+    pub fn pushMany(self: Mailbox, batch: []const u8, wake: *const fn (fd: i32) void) BatchResult {
+        self.lock();
+        defer self.unlock();
+        if (self.state() != .open) return .{ .consumed = 0, .closed = true };
+        const was_empty = self.isEmpty();
+        var offset: usize = 0;
+        while (offset + 4 <= batch.len) {
+            const length = readWord(batch, offset);
+            if (offset + 4 + length > batch.len) break;
+            if (4 + alignUp(length) + 4 >= self.ring().len) return .{ .consumed = offset, .too_large = true };
+            if (!self.appendLocked(batch[offset + 4 ..][0..length])) break;
+            offset += 4 + length;
+        }
+        if (was_empty and offset > 0) wake(@bitCast(self.word(.wake_fd).*));
+        return .{ .consumed = offset };
+    }
+
+    /// Writes one message at the tail; false if the ring has no room. The lock is held.
+    fn appendLocked(self: Mailbox, payload: []const u8) bool {
+        const ring_bytes = self.ring();
+        const needed = 4 + alignUp(payload.len);
         const head = self.word(.head).*;
         var tail = self.word(.tail).*;
-        const was_empty = head == tail;
+        // One slot stays free so that head == tail always means empty.
         const contiguous = ring_bytes.len - tail;
         if (contiguous < needed + 4) {
             // Not enough room before the end: wrap, if the start has room.
-            if (head <= needed + 4 or head > tail) return .full;
+            if (head <= needed + 4 or head > tail) return false;
             writeWord(ring_bytes, tail, wrap);
             tail = 0;
         } else if (head > tail and head - tail <= needed + 4) {
-            return .full;
+            return false;
         }
         writeWord(ring_bytes, tail, @intCast(payload.len));
         @memcpy(ring_bytes[tail + 4 ..][0..payload.len], payload);
@@ -118,11 +155,7 @@ pub const Mailbox = struct {
         if (tail == ring_bytes.len) tail = 0;
         @atomicStore(u32, self.word(.tail), tail, .release);
         self.word(.pushed).* +%= 1;
-        if (was_empty) {
-            wake(@bitCast(self.word(.wake_fd).*));
-            return .pushed_and_woke;
-        }
-        return .pushed;
+        return true;
     }
 
     /// Copies every queued message, in order, into `out` as (u32 length, bytes) records without
@@ -255,4 +288,29 @@ test "mailbox: producers on four threads, each in FIFO order, nothing lost" {
     }
     for (threads) |thread| thread.join();
     try testing.expect(mailbox.isEmpty());
+}
+
+test "mailbox: pushMany takes whole messages in order, stops when full, wakes once" {
+    var memory: [header_bytes + 48]u8 align(4) = [_]u8{0} ** (header_bytes + 48);
+    const mailbox = Mailbox.init(&memory);
+    mailbox.attach(5);
+    test_wakes.store(0, .monotonic);
+    var batch: [64]u8 = undefined;
+    var length: usize = 0;
+    for ([_][]const u8{ "alpha", "beta", "gamma", "delta", "epsilon" }) |word| {
+        writeWord(&batch, length, @intCast(word.len));
+        @memcpy(batch[length + 4 ..][0..word.len], word);
+        length += 4 + word.len;
+    }
+    const first = mailbox.pushMany(batch[0..length], countWake);
+    try testing.expect(first.consumed > 0 and first.consumed < length);
+    try testing.expectEqual(@as(u32, 1), test_wakes.load(.monotonic));
+    var out: [128]u8 = undefined;
+    const drained = mailbox.drain(&out);
+    try testing.expectEqualStrings("alpha", out[4..9]);
+    const second = mailbox.pushMany(batch[first.consumed..length], countWake);
+    try testing.expectEqual(length - first.consumed, second.consumed);
+    try testing.expect(drained > 0);
+    mailbox.close();
+    try testing.expect(mailbox.pushMany(batch[0..length], countWake).closed);
 }
