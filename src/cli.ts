@@ -7,7 +7,23 @@ import { createShardedServer } from './sharded.js';
 const USAGE = `usage: zloop serve <handler module> [--workers N] [--host HOST] [--port PORT]
                    [--balance kernel|roundrobin] [--shutdown-timeout SECONDS]`;
 
+class UsageError extends Error {}
+
 async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    if (!(error instanceof UsageError) && !code.startsWith('ERR_PARSE_ARGS')) throw error;
+    const message = (error as Error).message;
+    console.error(message === '' ? USAGE : `zloop: ${message}\n${USAGE}`);
+    return 2;
+  }
+  return serve(parsed);
+}
+
+function parseOptions(argv: string[]) {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -20,21 +36,32 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || positionals[0] !== 'serve' || positionals.length !== 2) {
+  if (values.help) return { help: true as const };
+  if (positionals[0] !== 'serve' || positionals.length !== 2) throw new UsageError('');
+  return {
+    help: false as const,
+    handler: positionals[1]!,
+    options: {
+      workers: values.workers === undefined ? undefined : integer(values.workers, '--workers'),
+      host: values.host,
+      port: values.port === undefined ? undefined : integer(values.port, '--port'),
+      balance: values.balance as 'kernel' | 'roundrobin' | undefined,
+      shutdownTimeout: values['shutdown-timeout'] === undefined ? undefined : Number(values['shutdown-timeout']),
+    },
+  };
+}
+
+async function serve(parsed: ReturnType<typeof parseOptions>): Promise<number> {
+  if (parsed.help) {
     console.error(USAGE);
-    return values.help ? 0 : 2;
+    return 0;
   }
-  const server = await createShardedServer(positionals[1]!, {
-    workers: values.workers === undefined ? undefined : integer(values.workers, '--workers'),
-    host: values.host,
-    port: values.port === undefined ? undefined : integer(values.port, '--port'),
-    balance: values.balance as 'kernel' | 'roundrobin' | undefined,
-    shutdownTimeout: values['shutdown-timeout'] === undefined ? undefined : Number(values['shutdown-timeout']),
-  });
+  const handler = parsed.handler;
+  const server = await createShardedServer(handler, parsed.options);
   server.on('exit', (id, reason) => console.error(`zloop: shard ${id} exited (${String(reason)}); restarting`));
   server.on('restart', (id) => console.error(`zloop: shard ${id} serves again`));
   const { host, port } = server.address;
-  console.log(`zloop: serving ${positionals[1]} on ${host}:${port} with ${server.shards.length} shards`);
+  console.log(`zloop: serving ${handler} on ${host}:${port} with ${server.shards.length} shards`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       console.error(`zloop: ${signal}: closing`);
@@ -51,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 
 function integer(text: string, flag: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value)) throw new TypeError(`${flag} must be an integer, got ${text}`);
+  if (text.trim() === '' || !Number.isInteger(value)) throw new UsageError(`${flag} must be an integer, got ${text}`);
   return value;
 }
 

@@ -132,8 +132,12 @@ export class ShardedServer extends EventEmitter {
   async _start(port: number): Promise<void> {
     this.#port = port;
     try {
-      // Load the handler everywhere first, so a bad module fails here, once.
-      await Promise.all(this.#shards.map((shard) => this.#spawn(shard)));
+      // Load the handler everywhere first, so a bad module fails here, once. Every start is
+      // let finish before any worker is terminated: terminating a worker mid-import leaks the
+      // files it had open.
+      const spawned = await Promise.allSettled(this.#shards.map((shard) => this.#spawn(shard)));
+      const failure = spawned.find((outcome) => outcome.status === 'rejected');
+      if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
       const peers = this.#peerBuffers();
       const first = this.#shards[0]!;
       this.#port = await first.control!.start(peers, this.#port);
@@ -189,6 +193,11 @@ export class ShardedServer extends EventEmitter {
     shard.ref = null;
     worker.terminate().catch(() => {});
     this.emit('exit', shard.id, reason);
+    // The others stop handing connections to it (balance: 'roundrobin') until it is back.
+    const peers = this.#peerBuffers();
+    for (const other of this.#shards) {
+      if (other.state === 'serving' && other.control !== null) other.control.setPeers(peers).catch(() => {});
+    }
     if (!this.#options.restart) {
       shard.state = 'closed';
       return;

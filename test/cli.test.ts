@@ -136,11 +136,8 @@ describe('zloop serve', () => {
     }
   });
 
-  // Bug: an unknown option or a non-integer --workers/--port is bad usage too, but parseArgs()'s
-  // error and integer()'s TypeError escape main() and the process exits 1, not 2 as for the other
-  // usage errors. Fix: in cli.ts, catch errors from parseArgs (code ERR_PARSE_ARGS_*) and from
-  // integer() in main(), print the message and USAGE, and return 2.
-  it.fails('bad usage (unknown option, non-integer --workers) exits 2', async () => {
+  // An unknown option or a non-integer --workers/--port is bad usage too: exit 2.
+  it('bad usage (unknown option, non-integer --workers) exits 2', async () => {
     for (const args of [
       ['serve', HANDLER, '--bogus'],
       ['serve', HANDLER, '--workers', 'abc'],

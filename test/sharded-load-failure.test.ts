@@ -1,13 +1,12 @@
 // createShardedServer with a handler module that fails to load: the start rejects with that
 // error, once, and leaves no worker, thread or listener behind.
-//
-// No trackLeaks() here, because of the bug below: a failed start leaks fds at random, which
-// would make the suite-level fd check flaky. Add trackLeaks() once it is fixed.
 import { readdirSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createShardedServer } from 'zloop';
-import { fdCount, settle } from './helpers/leaks.js';
+import { fdCount, settle, trackLeaks } from './helpers/leaks.js';
+
+trackLeaks();
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
 
@@ -63,17 +62,8 @@ describe('createShardedServer: a handler module that fails to load', () => {
 });
 
 describe('createShardedServer: a failed start leaves no fd behind', () => {
-  // Bug: ShardedServer._start() spawns every shard with Promise.all(... #spawn ...), so the first
-  // shard whose hello() rejects makes _start() terminate the other workers at once, while they
-  // are still loading (their ESM loader is reading dist/src/*.js). A worker terminated in the
-  // middle of module loading leaks the fds of those reads for good: measured here, 10 failed
-  // starts of a 4-shard server leak 6 to 80 fds (readlink shows dist/src/*.js), at random.
-  // Fix: in _start(), wait for every spawn to settle before terminating,
-  //   const settled = await Promise.allSettled(this.#shards.map((shard) => this.#spawn(shard)));
-  //   const failed = settled.find((result) => result.status === 'rejected');
-  //   if (failed !== undefined) throw failed.reason;
-  // (tried on a copy of dist/src/sharded.js: 0 fds leaked over 20 failed starts).
-  it.fails('20 failed starts of a 4-shard server leak no fd', { timeout: 120_000 }, async () => {
+  // Guards a fixed bug: terminating shards while they were still importing leaked their open files.
+  it('20 failed starts of a 4-shard server leak no fd', { timeout: 120_000 }, async () => {
     const fdsBefore = fdCount();
     for (let index = 0; index < 10; index++) {
       for (const name of ['shard-import-throws.mjs', 'shard-bad-export.mjs']) {

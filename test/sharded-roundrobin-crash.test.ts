@@ -1,23 +1,17 @@
 // balance: 'roundrobin' when a receiving shard crashes. Kept apart from sharded.test.ts because
-// the bug below leaks one fd per lost connection, which would fail that suite's leak check.
+// it restarts shards while connections are being handed over.
 //
-// Bug: shard 0 hands accepted fds to the other shards with peer.callSoonThreadsafe(ADOPT_CONNECTION,
-// fd). When a receiving shard's worker dies (process.exit, uncaught exception), its LoopRef still
-// reports isOpen() and accepts pushes: nothing marks the mailbox of a loop whose thread ended as
-// closed (see threadsafe.test.ts, "a call to the loop of a thread that ended"), and the
-// supervisor does not tell the other shards about the death until the restart (setPeers after
-// restart). So between the exit and the restart every connection routed to the dead shard is
-// detached from shard 0 and pushed into a mailbox nobody drains: the client hangs and the fd is
-// leaked in the process for good.
-// Fix: (1) the binding's per-environment cleanup (the reactor's env cleanup hook) marks an
-// attached mailbox closed, as loop.close() does with mailboxClose, so pushes fail with CLOSED and
-// routeRoundRobin's existing catch adopts the fd locally; (2) in sharded.ts #onWorkerGone, send
-// setPeers() with null for the dead shard to the shards still serving, so routing skips it at once.
-// Once fixed, drop `.fails` and add trackLeaks() here.
+// Guards a fixed bug: connections handed to a shard whose worker had died vanished (its mailbox
+// still took calls). Now the dead reactor's mailbox is closed with its environment, so the
+// hand-off fails and shard 0 serves the connection, and the supervisor stops routing to the dead
+// shard at once.
 import { describe, expect, it } from 'vitest';
 import { createShardedServer, type ShardedServer } from 'zloop';
 import { LineClient, shardOf } from './helpers/line-client.js';
 import { within } from './helpers/loops.js';
+import { trackLeaks } from './helpers/leaks.js';
+
+trackLeaks();
 
 const HANDLER = new URL('./fixtures/shard-handler.mjs', import.meta.url);
 
@@ -47,7 +41,7 @@ async function connectAll(port: number, count: number, clients: LineClient[]): P
 }
 
 describe("createShardedServer, balance: 'roundrobin', a receiving shard crashes", () => {
-  it.fails("balance: 'roundrobin': a crashed receiving shard is restarted and no handed-off connection is lost", async () => {
+  it("balance: 'roundrobin': a crashed receiving shard is restarted and no handed-off connection is lost", async () => {
     await withServer(HANDLER, { workers: 3, balance: 'roundrobin' }, async (server, clients) => {
       const exited = new Promise<number>((resolve) => server.once('exit', resolve));
       const restarted = new Promise<number>((resolve) => server.once('restart', resolve));

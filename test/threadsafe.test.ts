@@ -196,14 +196,10 @@ describe('callSoonThreadsafe across threads', () => {
     }
   });
 
-  // Bug: a LoopRef to a loop whose thread has ended without loop.close() (terminate(), or
-  // process.exit() in the worker) still says isOpen() and takes calls, which vanish silently;
-  // nothing marks the mailbox closed when the reactor's environment is torn down. One effect:
-  // balance: 'roundrobin' loses connections handed to a crashed shard (sharded-roundrobin-crash).
-  // Fix: the binding's env cleanup hook for a reactor marks its attached mailbox closed (what
-  // mailboxClose does on loop.close()), so callSoonThreadsafe throws 'Event loop is closed'.
+  // A LoopRef to a loop whose thread ended without loop.close() refuses calls: the reactor's
+  // environment cleanup closes its mailbox.
   for (const ending of ['terminate', 'exit'] as const) {
-    it.fails(`a call to the loop of a thread that ended (${ending}) fails with 'Event loop is closed'`, async () => {
+    it(`a call to the loop of a thread that ended (${ending}) fails with 'Event loop is closed'`, async () => {
       const owner = newEventLoop();
       const { worker, exited } = startWorker({ mode: 'forever', ref: owner.ref() });
       try {

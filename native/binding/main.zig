@@ -38,6 +38,10 @@ const BoundReactor = struct {
     receive_ref: c.napi_ref,
     receive_buffer: []u8,
     cleanup_hook: c.napi_async_cleanup_hook_handle = null,
+    /// The mailbox other threads push calls into, if JS attached one (loop.ref()); closed with
+    /// the reactor however it closes, so producers get "closed" instead of writing a dead fd.
+    mailbox: ?Mailbox = null,
+    mailbox_ref: c.napi_ref = null,
     state: enum { idle, polling, closing } = .idle,
     dispatching: bool = false,
     /// The struct is freed when both owners are done: the JS external (finalizer) and libuv
@@ -81,6 +85,8 @@ const BoundReactor = struct {
     /// Starts closing; the fds and references are released in `onClosed`, after libuv lets go.
     fn beginClose(self: *BoundReactor) void {
         if (self.state == .closing) return;
+        // Before the wakeup fd can close: producers then see "closed" under the mailbox lock.
+        if (self.mailbox) |mailbox| mailbox.close();
         self.stopPolling();
         self.state = .closing;
         uv.uv_close(self.poll_handle, onClosed);
@@ -162,6 +168,7 @@ fn onClosed(handle: *uv.PollHandle) callconv(.C) void {
     _ = c.napi_delete_reference(self.env, self.callback_ref);
     _ = c.napi_delete_reference(self.env, self.shared_ref);
     _ = c.napi_delete_reference(self.env, self.receive_ref);
+    if (self.mailbox_ref != null) _ = c.napi_delete_reference(self.env, self.mailbox_ref);
     self.env_state.reactors_open -= 1;
     allocator.free(@as([*]align(16) u8, @ptrCast(@alignCast(handle)))[0..uv.uv_handle_size(uv.handle_type_poll)]);
     // Removing the hook last tells a terminating environment that our cleanup is complete.
@@ -506,6 +513,10 @@ fn mailboxAttach(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
     const self = try openReactor(env, argv[0]);
     const mailbox = try mailboxArg(env, argv[1]);
+    if (self.mailbox != null) return napi.throwType(env, "this reactor already has a mailbox");
+    // Keeps the shared memory mapped until the reactor has closed the mailbox.
+    try napi.check(env, c.napi_create_reference(env, argv[1], 1, &self.mailbox_ref));
+    self.mailbox = mailbox;
     mailbox.attach(self.reactor.poller.wakeTarget());
     return napi.undefinedValue(env);
 }
