@@ -434,16 +434,18 @@ export class EventLoop {
     return this.#mailbox?.unregister(name) ?? false;
   }
 
-  /** Queues every call waiting in the mailbox as a ready callback, in arrival order. */
+  /** Queues the calls waiting in the mailbox to run in this iteration, in arrival order. */
   #deliverMail(): void {
-    this.#mailbox!.drain((fn, args, name) => {
-      if (fn === undefined) {
-        this.callExceptionHandler({ message: `No threadsafe function registered as '${name}'`, args });
-        return;
-      }
-      this.#ready.pushCallback(fn as Callback, args, this);
-    });
+    for (;;) {
+      const batch = this.#mailbox!.take();
+      if (batch === null) return;
+      this.#ready.pushCallback(this.#runMail, [batch], this);
+    }
   }
+
+  readonly #runMail = (batch: Buffer): void => {
+    this.#mailbox!.runCalls(batch, (context) => this.callExceptionHandler(context));
+  };
 
   // ---- fd watchers ------------------------------------------------------------------------
 

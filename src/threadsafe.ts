@@ -117,17 +117,37 @@ export class Mailbox {
     return this.#functions.delete(name);
   }
 
-  /** Calls `deliver(fn, args, name)` for every queued message, in order; unknown names get fn undefined. */
-  drain(deliver: (fn: ((...args: any[]) => unknown) | undefined, args: unknown[], name: string) => void): void {
-    for (;;) {
-      const length = native.mailboxDrain(this.#view, this.#out);
-      if (length === 0) return;
-      let offset = 0;
-      while (offset < length) {
-        const size = this.#out.readUInt32LE(offset);
-        const [name, args] = decodeCall(this.#out, offset + 4, offset + 4 + size);
-        deliver(this.#functions.get(name), args, name);
-        offset += 4 + size;
+  /** Takes every queued call out of the ring, as one Buffer of (u32 length, call)*; null if none. */
+  take(): Buffer | null {
+    const length = native.mailboxDrain(this.#view, this.#out);
+    if (length === 0) return null;
+    // A copy: the batch runs later in this iteration, and #out is reused by the next take().
+    const batch = Buffer.allocUnsafeSlow(length);
+    this.#out.copy(batch, 0, 0, length);
+    return batch;
+  }
+
+  /**
+   * Runs the calls of a batch from take(), in order, each looked up by name when it runs.
+   * One ready-queue entry per batch instead of one per call keeps the consumer's cost per call
+   * to decoding it and calling it; an exception in one call does not stop the others.
+   */
+  runCalls(batch: Buffer, onError: (context: { message: string; exception?: unknown; args: unknown[] }) => void): void {
+    let offset = 0;
+    while (offset < batch.length) {
+      const size = batch.readUInt32LE(offset);
+      const [name, args] = decodeCall(batch, offset + 4, offset + 4 + size);
+      offset += 4 + size;
+      const fn = this.#functions.get(name);
+      if (fn === undefined) {
+        onError({ message: `No threadsafe function registered as '${name}'`, args });
+        continue;
+      }
+      try {
+        if (args.length === 0) fn();
+        else fn(...args);
+      } catch (exception) {
+        onError({ message: `Exception in callback ${name}()`, exception, args });
       }
     }
   }
