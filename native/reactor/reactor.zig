@@ -41,9 +41,17 @@ pub const RecordKind = enum(i32) {
     written = 6,
     /// A connect settled: a = errno (0: connected, now reading).
     connected = 7,
+    /// A datagram arrived: a = offset in the receive buffer of its sender's address
+    /// (sockets.datagram_address_bytes, see sockets.encodeAddress), the payload follows it;
+    /// b = payload length.
+    datagram = 8,
+    /// A sendfile finished: bytes sent = a * 2^31 + b (files may pass 2 GiB).
+    sendfile_done = 9,
 };
 
-pub const Phase = enum(i32) { read = 1, write = 2, accept = 3 };
+/// For `failed` records. A datagram socket's read and write failures are not fatal (ICMP
+/// errors, one refused datagram): it keeps reading, as asyncio's error_received implies.
+pub const Phase = enum(i32) { read = 1, write = 2, accept = 3, sendfile = 4 };
 
 pub const ReadyFlags = struct {
     pub const readable: i32 = 1;
@@ -57,9 +65,28 @@ const accepts_per_batch = 128;
 const read_bytes_per_batch = 256 * 1024;
 /// A socket is not read when less than this is left in the receive buffer; the next batch gets it.
 const read_room_min = 2048;
+/// Datagrams read from one socket per batch (the records bound it too).
+const datagrams_per_batch = 256;
+/// recvmmsg slots per call: each needs room for a whole datagram, so the buffer bounds it too.
+const datagrams_per_call = 32;
+/// The largest UDP payload (IPv6 jumbograms aside), so recvmmsg never truncates one.
+const datagram_payload_max = 65536;
+const datagram_slot_bytes = sockets.datagram_address_bytes + datagram_payload_max;
+/// A queued datagram: u32 payload length, u32 address length, the address, the payload.
+const datagram_entry_header = 8;
+
+/// A sendfile under way on a stream socket: the rest is sent as the socket turns writable.
+const Sendfile = struct {
+    file_fd: i32,
+    offset: u64,
+    remaining: u64,
+    sent: u64 = 0,
+    /// The file ended or `remaining` reached 0: the next flush reports sendfile_done.
+    finished: bool = false,
+};
 
 const Socket = struct {
-    kind: enum { listener, connecting, stream },
+    kind: enum { listener, connecting, stream, datagram },
     /// What the poller watches now.
     interest: Interest = .none,
     /// JS wants reads (accepts, for a listener).
@@ -73,6 +100,8 @@ const Socket = struct {
     head: usize = 0,
     shutdown_after_flush: bool = false,
     write_failed: bool = false,
+    /// Bytes written while it runs queue behind it, so they reach the peer after the file.
+    sendfile: ?Sendfile = null,
 
     fn queued(self: *const Socket) usize {
         return self.queue.items.len - self.head;
@@ -84,8 +113,9 @@ const Socket = struct {
             .connecting => .{ .writable = true },
             .stream => .{
                 .readable = self.reading and !self.read_eof,
-                .writable = self.queued() > 0 and !self.write_failed,
+                .writable = (self.queued() > 0 or self.sendfile != null) and !self.write_failed,
             },
+            .datagram => .{ .readable = self.reading, .writable = self.queued() > 0 },
         };
     }
 };
@@ -186,9 +216,18 @@ pub const Reactor = struct {
                 .listener => self.acceptAll(event.fd, socket, &writer),
                 .connecting => self.finishConnect(event.fd, socket, &writer),
                 .stream => {
-                    if ((event.writable or event.hangup) and socket.queued() > 0) self.flush(event.fd, socket, &writer);
+                    if ((event.writable or event.hangup) and (socket.queued() > 0 or socket.sendfile != null)) {
+                        self.flush(event.fd, socket, &writer);
+                    }
                     if ((event.readable or event.hangup) and socket.reading and !socket.read_eof) {
                         received = self.readSome(event.fd, socket, receive_buffer, received, &writer);
+                    }
+                },
+                .datagram => {
+                    if ((event.writable or event.hangup) and socket.queued() > 0) self.flushDatagrams(event.fd, socket, &writer);
+                    // An ICMP error shows as EPOLLERR (hangup here): the read reports it.
+                    if ((event.readable or event.hangup) and socket.reading) {
+                        received = self.readDatagrams(event.fd, socket, receive_buffer, received, &writer);
                     }
                 },
             }
@@ -234,7 +273,8 @@ pub const Reactor = struct {
         const socket = self.lookup(fd) orelse return .{ .err = .BADF };
         if (socket.write_failed) return .{ .err = .PIPE };
         var rest = bytes;
-        if (socket.queued() == 0 and socket.kind == .stream) {
+        if (socket.kind == .datagram) return .{ .err = .INVAL };
+        if (socket.queued() == 0 and socket.kind == .stream and socket.sendfile == null) {
             while (rest.len > 0) {
                 switch (sockets.send(fd, rest)) {
                     .ok => |sent| {
@@ -259,7 +299,7 @@ pub const Reactor = struct {
     /// Half-closes the socket once every queued byte is sent.
     pub fn shutdownWrite(self: *Reactor, fd: i32) ?posix.E {
         const socket = self.lookup(fd) orelse return .BADF;
-        if (socket.queued() > 0 or socket.kind == .connecting) {
+        if (socket.queued() > 0 or socket.sendfile != null or socket.kind == .connecting) {
             socket.shutdown_after_flush = true;
             return null;
         }
@@ -287,7 +327,7 @@ pub const Reactor = struct {
     /// loop) can adopt it. Fails if bytes are still queued: they belong to this reactor.
     pub fn detachSocket(self: *Reactor, fd: i32) ?posix.E {
         const socket = self.lookup(fd) orelse return .BADF;
-        if (socket.kind != .stream or socket.queued() > 0) return .BUSY;
+        if (socket.kind != .stream or socket.queued() > 0 or socket.sendfile != null) return .BUSY;
         if (!socket.interest.isEmpty()) _ = self.poller.setInterest(fd, .none, socket.interest);
         self.sockets.items[@intCast(fd)] = null;
         socket.queue.deinit(self.allocator);
@@ -305,6 +345,74 @@ pub const Reactor = struct {
     pub fn queuedBytes(self: *Reactor, fd: i32) usize {
         const socket = self.lookup(fd) orelse return 0;
         return socket.queued();
+    }
+
+    /// A UDP socket of `family`, bound and connected as asked, reading from the start.
+    pub fn openDatagram(
+        self: *Reactor,
+        family: u32,
+        local: ?std.net.Address,
+        remote: ?std.net.Address,
+        options: sockets.DatagramOptions,
+    ) sockets.Result(i32) {
+        const fd = switch (sockets.datagram(family, local, remote, options)) {
+            .ok => |fd| fd,
+            .err => |err| return .{ .err = err },
+        };
+        return self.adopt(fd, .{ .kind = .datagram, .reading = true });
+    }
+
+    /// Sends one datagram now if nothing is queued, else queues it whole (datagrams are never
+    /// split). `address` null: the connected peer. Returns the bytes queued after the call; a
+    /// refusal other than EAGAIN/ENOBUFS is the caller's to report, and the datagram is dropped.
+    pub fn sendDatagram(self: *Reactor, fd: i32, bytes: []const u8, address: ?std.net.Address) sockets.Result(usize) {
+        const socket = self.lookup(fd) orelse return .{ .err = .BADF };
+        if (socket.kind != .datagram) return .{ .err = .INVAL };
+        if (bytes.len > std.math.maxInt(u32)) return .{ .err = .MSGSIZE };
+        const name: ?*const posix.sockaddr = if (address) |*value| &value.any else null;
+        const name_len: posix.socklen_t = if (address) |value| value.getOsSockLen() else 0;
+        if (socket.queued() == 0) {
+            switch (sockets.sendTo(fd, bytes, name, name_len)) {
+                .ok => |sent| {
+                    self.counters.bytes_out += sent;
+                    return .{ .ok = 0 };
+                },
+                .err => |err| switch (err) {
+                    .AGAIN, .NOBUFS => {},
+                    else => return .{ .err = err },
+                },
+            }
+        }
+        self.compactQueue(socket);
+        var entry_header: [datagram_entry_header]u8 = undefined;
+        std.mem.writeInt(u32, entry_header[0..4], @intCast(bytes.len), .little);
+        std.mem.writeInt(u32, entry_header[4..8], name_len, .little);
+        const name_bytes: []const u8 = if (name) |pointer| @as([*]const u8, @ptrCast(pointer))[0..name_len] else &.{};
+        socket.queue.ensureUnusedCapacity(self.allocator, entry_header.len + name_bytes.len + bytes.len) catch return .{ .err = .NOMEM };
+        socket.queue.appendSliceAssumeCapacity(&entry_header);
+        socket.queue.appendSliceAssumeCapacity(name_bytes);
+        socket.queue.appendSliceAssumeCapacity(bytes);
+        if (self.updateInterest(fd, socket)) |err| return .{ .err = err };
+        return .{ .ok = socket.queued() };
+    }
+
+    /// Starts sending `count` bytes of `file_fd` from `offset` to a stream socket whose write
+    /// queue is empty. Whatever happens after this returns, one sendfile_done (or failed, phase
+    /// sendfile) record follows, from the next batch at the latest. The caller keeps `file_fd`
+    /// open until then.
+    pub fn sendfile(self: *Reactor, fd: i32, file_fd: i32, offset: u64, count: u64) ?posix.E {
+        const socket = self.lookup(fd) orelse return .BADF;
+        if (socket.kind != .stream) return .NOTCONN;
+        if (socket.sendfile != null) return .BUSY;
+        if (socket.queued() > 0) return .BUSY;
+        if (socket.write_failed) return .PIPE;
+        socket.sendfile = .{ .file_fd = file_fd, .offset = offset, .remaining = count, .finished = count == 0 };
+        if (self.sendfileSome(fd, socket)) |err| {
+            socket.sendfile = null;
+            return err;
+        }
+        // Writable interest brings the next batch here even when it is all sent already.
+        return self.updateInterest(fd, socket);
     }
 
     // ---- internals --------------------------------------------------------------------------
@@ -439,7 +547,175 @@ pub const Reactor = struct {
         return used;
     }
 
+    /// Reads datagrams until EAGAIN or a budget; each lands as (address, payload) at `start`
+    /// onwards and becomes one record.
+    fn readDatagrams(self: *Reactor, fd: i32, socket: *Socket, buffer: []u8, start: usize, writer: *RecordWriter) usize {
+        var used = start;
+        var budget: usize = datagrams_per_batch;
+        while (budget > 0 and writer.room() >= 2 and socket.reading) {
+            const room = buffer.len - used;
+            const slots = @min(datagrams_per_call, room / datagram_slot_bytes, writer.room() - 1, budget);
+            if (slots == 0) break; // the next batch reads the rest
+            const outcome = if (sockets.is_linux)
+                receiveBatch(fd, buffer, used, slots, writer)
+            else
+                receiveOne(fd, buffer, used, writer);
+            switch (outcome) {
+                .ok => |batch| {
+                    used = batch.used;
+                    self.counters.bytes_in += batch.bytes;
+                    budget -= batch.count;
+                    if (batch.count < slots) break; // the kernel has no more
+                },
+                .err => |err| {
+                    if (err == .AGAIN) break;
+                    // ECONNREFUSED and friends: reported, not fatal; the socket keeps reading.
+                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.read));
+                    break;
+                },
+            }
+        }
+        return used;
+    }
+
+    const Received = struct { used: usize, count: usize, bytes: usize };
+
+    /// recvmmsg into `slots` whole-datagram slots, then packs them behind each other so the
+    /// unused tail of each slot is not lost to the rest of the batch.
+    fn receiveBatch(fd: i32, buffer: []u8, start: usize, slots: usize, writer: *RecordWriter) sockets.Result(Received) {
+        const linux = std.os.linux;
+        std.debug.assert(slots > 0 and slots <= datagrams_per_call);
+        var names: [datagrams_per_call]posix.sockaddr.storage = undefined;
+        var vectors: [datagrams_per_call]posix.iovec = undefined;
+        var messages: [datagrams_per_call]linux.mmsghdr = undefined;
+        for (0..slots) |index| {
+            const payload = buffer[start + index * datagram_slot_bytes + sockets.datagram_address_bytes ..][0..datagram_payload_max];
+            vectors[index] = .{ .base = payload.ptr, .len = payload.len };
+            messages[index] = .{
+                .hdr = .{
+                    .name = @ptrCast(&names[index]),
+                    .namelen = @sizeOf(posix.sockaddr.storage),
+                    .iov = @ptrCast(&vectors[index]),
+                    .iovlen = 1,
+                    .control = null,
+                    .controllen = 0,
+                    .flags = 0,
+                },
+                .len = 0,
+            };
+        }
+        const count = switch (sockets.recvMany(fd, messages[0..slots])) {
+            .ok => |count| count,
+            .err => |err| return .{ .err = err },
+        };
+        var used = start;
+        var bytes: usize = 0;
+        for (0..count) |index| {
+            const length: usize = messages[index].len;
+            const source = start + index * datagram_slot_bytes + sockets.datagram_address_bytes;
+            sockets.encodeAddress(&names[index], buffer[used..][0..sockets.datagram_address_bytes]);
+            const payload_at = used + sockets.datagram_address_bytes;
+            if (payload_at != source) std.mem.copyForwards(u8, buffer[payload_at..][0..length], buffer[source..][0..length]);
+            writer.push(.datagram, fd, @intCast(used), @intCast(length));
+            used = payload_at + length;
+            bytes += length;
+        }
+        return .{ .ok = .{ .used = used, .count = count, .bytes = bytes } };
+    }
+
+    fn receiveOne(fd: i32, buffer: []u8, start: usize, writer: *RecordWriter) sockets.Result(Received) {
+        var name: posix.sockaddr.storage = undefined;
+        const payload = buffer[start + sockets.datagram_address_bytes ..][0..datagram_payload_max];
+        const length = switch (sockets.recvFrom(fd, payload, &name)) {
+            .ok => |length| length,
+            .err => |err| return .{ .err = err },
+        };
+        sockets.encodeAddress(&name, buffer[start..][0..sockets.datagram_address_bytes]);
+        writer.push(.datagram, fd, @intCast(start), @intCast(length));
+        return .{ .ok = .{ .used = start + sockets.datagram_address_bytes + length, .count = 1, .bytes = length } };
+    }
+
+    /// Sends queued datagrams in order until EAGAIN. One the kernel refuses for another reason
+    /// is dropped and reported (one failed record per batch at most), and the rest go on.
+    fn flushDatagrams(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
+        var reported = false;
+        while (socket.queued() > 0) {
+            const entry = socket.queue.items[socket.head..];
+            std.debug.assert(entry.len >= datagram_entry_header);
+            const length = std.mem.readInt(u32, entry[0..4], .little);
+            const name_len = std.mem.readInt(u32, entry[4..8], .little);
+            const entry_len = datagram_entry_header + name_len + length;
+            std.debug.assert(entry.len >= entry_len);
+            // The queue is bytes, so the address is copied out to an aligned sockaddr.
+            var name: posix.sockaddr.storage = undefined;
+            @memcpy(std.mem.asBytes(&name)[0..name_len], entry[datagram_entry_header..][0..name_len]);
+            const payload = entry[datagram_entry_header + name_len ..][0..length];
+            switch (sockets.sendTo(fd, payload, if (name_len == 0) null else @ptrCast(&name), name_len)) {
+                .ok => |sent| self.counters.bytes_out += sent,
+                .err => |err| switch (err) {
+                    .AGAIN, .NOBUFS => break,
+                    else => {
+                        if (reported or writer.room() < 2) break;
+                        reported = true;
+                        writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.write));
+                    },
+                },
+            }
+            socket.head += entry_len;
+        }
+        if (socket.queued() == 0) {
+            socket.queue.clearRetainingCapacity();
+            socket.head = 0;
+            if (socket.queue.capacity > 1024 * 1024) socket.queue.clearAndFree(self.allocator);
+        }
+        _ = self.updateInterest(fd, socket);
+        writer.push(.written, fd, @intCast(@min(socket.queued(), std.math.maxInt(i32))), 0);
+    }
+
+    /// Sends file bytes until EAGAIN, the end of the file or `remaining` reaches 0.
+    fn sendfileSome(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
+        const state = &socket.sendfile.?;
+        while (!state.finished) {
+            const wanted: usize = @intCast(@min(state.remaining, 1 << 30));
+            switch (sockets.sendFile(fd, state.file_fd, &state.offset, wanted)) {
+                .ok => |sent| {
+                    if (sent == 0) {
+                        state.finished = true; // the file is shorter than asked
+                        break;
+                    }
+                    state.sent += sent;
+                    state.remaining -= sent;
+                    self.counters.bytes_out += sent;
+                    if (state.remaining == 0) state.finished = true;
+                },
+                .err => |err| {
+                    if (err == .AGAIN) return null;
+                    return err;
+                },
+            }
+        }
+        return null;
+    }
+
     fn flush(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
+        if (socket.sendfile) |_| {
+            if (self.sendfileSome(fd, socket)) |err| {
+                socket.sendfile = null;
+                socket.write_failed = true;
+                socket.queue.clearRetainingCapacity();
+                socket.head = 0;
+                _ = self.updateInterest(fd, socket);
+                writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.sendfile));
+                return;
+            }
+            const state = socket.sendfile.?;
+            if (!state.finished) return; // still waiting for room; interest stays writable
+            socket.sendfile = null;
+            const chunk: u64 = 1 << 31;
+            writer.push(.sendfile_done, fd, @intCast(state.sent / chunk), @intCast(state.sent % chunk));
+            // collect() left room for two records per event: the `written` below fits.
+            std.debug.assert(writer.room() >= 1);
+        }
         while (socket.queued() > 0) {
             switch (sockets.send(fd, socket.queue.items[socket.head..])) {
                 .ok => |sent| {
@@ -627,4 +903,139 @@ test "reactor: a socket detached from one reactor is adopted by another and keep
     try testing.expectEqualStrings("moved", buffer[@intCast(record[2])..][0..@intCast(record[3])]);
     try testing.expectEqual(@as(u64, 5), second.counters.bytes_in);
     try testing.expectEqual(@as(u64, 5), first.counters.bytes_out);
+}
+
+test "reactor: datagrams both ways between two UDP sockets, with the sender's address" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
+    defer testing.allocator.free(buffer);
+
+    const any = try std.net.Address.parseIp("127.0.0.1", 0);
+    const first = reactor.openDatagram(posix.AF.INET, any, null, .{}).ok;
+    const second = reactor.openDatagram(posix.AF.INET, any, null, .{ .broadcast = true }).ok;
+    try testing.expect(sockets.flagIsSet(second, posix.SOL.SOCKET, posix.SO.BROADCAST));
+    try testing.expect(!sockets.flagIsSet(first, posix.SOL.SOCKET, posix.SO.BROADCAST));
+    const first_address = sockets.addressOf(first, .local).?;
+    const second_address = sockets.addressOf(second, .local).?;
+
+    for ([_][]const u8{ "one", "two", "three" }) |text| {
+        try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(first, text, second_address).ok);
+    }
+    // Three datagrams, three records, each its own message boundary.
+    var seen: usize = 0;
+    for (0..200) |_| {
+        const count = reactor.collect(&shared, buffer);
+        for (0..count) |index| {
+            const record = shared[header.ints + index * record_ints ..][0..record_ints];
+            if (record[0] != @intFromEnum(RecordKind.datagram)) continue;
+            try testing.expectEqual(second, record[1]);
+            const at: usize = @intCast(record[2]);
+            try testing.expectEqual(@as(u8, 4), buffer[at]);
+            try testing.expectEqual(first_address.getPort(), std.mem.readInt(u16, buffer[at + 2 ..][0..2], .big));
+            try testing.expectEqualSlices(u8, &.{ 127, 0, 0, 1 }, buffer[at + 4 ..][0..4]);
+            const payload = buffer[at + sockets.datagram_address_bytes ..][0..@intCast(record[3])];
+            try testing.expectEqualStrings(([_][]const u8{ "one", "two", "three" })[seen], payload);
+            seen += 1;
+        }
+        if (seen == 3) break;
+        std.time.sleep(1_000_000);
+    }
+    try testing.expectEqual(@as(usize, 3), seen);
+
+    try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(second, "back", first_address).ok);
+    const index = try collectUntil(&reactor, &shared, buffer, .datagram);
+    const record = shared[header.ints + index * record_ints ..][0..record_ints];
+    try testing.expectEqual(first, record[1]);
+    try testing.expectEqualStrings("back", buffer[@as(usize, @intCast(record[2])) + sockets.datagram_address_bytes ..][0..4]);
+    // A stream write to a datagram socket is refused.
+    try testing.expectEqual(posix.E.INVAL, reactor.write(first, "x").err);
+}
+
+test "reactor: a connected UDP socket hears ECONNREFUSED from a closed port and keeps working" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
+    defer testing.allocator.free(buffer);
+    const any = try std.net.Address.parseIp("127.0.0.1", 0);
+    const closed = reactor.openDatagram(posix.AF.INET, any, null, .{}).ok;
+    const closed_address = sockets.addressOf(closed, .local).?;
+    reactor.closeSocket(closed);
+
+    const client = reactor.openDatagram(posix.AF.INET, null, closed_address, .{}).ok;
+    try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(client, "anyone?", null).ok);
+    const index = try collectUntil(&reactor, &shared, buffer, .failed);
+    const record = shared[header.ints + index * record_ints ..][0..record_ints];
+    try testing.expectEqual(client, record[1]);
+    try testing.expectEqual(@as(i32, @intFromEnum(posix.E.CONNREFUSED)), record[2]);
+    try testing.expectEqual(@as(u32, 1), reactor.sockets_open);
+}
+
+test "reactor: sendfile sends a file larger than the socket buffer whole, then queued writes" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
+    defer testing.allocator.free(buffer);
+
+    var directory = testing.tmpDir(.{});
+    defer directory.cleanup();
+    const size = 4 * 1024 * 1024;
+    const content = try testing.allocator.alloc(u8, size);
+    defer testing.allocator.free(content);
+    for (content, 0..) |*byte, position| byte.* = @truncate(position * 7 % 253);
+    try directory.dir.writeFile(.{ .sub_path = "payload", .data = content });
+    const file = try directory.dir.openFile("payload", .{});
+    defer file.close();
+
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
+    var server: i32 = -1;
+    var connected = false;
+    for (0..200) |_| {
+        const records = reactor.collect(&shared, buffer);
+        for (0..records) |record_index| {
+            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
+            if (record[0] == @intFromEnum(RecordKind.accepted)) server = record[2];
+            if (record[0] == @intFromEnum(RecordKind.connected)) connected = true;
+        }
+        if (server >= 0 and connected) break;
+        std.time.sleep(1_000_000);
+    }
+    try testing.expect(server >= 0 and connected);
+
+    // From offset 3, all but the last 5 bytes; a write made meanwhile arrives after them.
+    const offset = 3;
+    const count = size - offset - 5;
+    try testing.expect(reactor.sendfile(client, file.handle, offset, count) == null);
+    try testing.expectEqual(posix.E.BUSY, reactor.sendfile(client, file.handle, 0, 1).?);
+    _ = reactor.write(client, "tail").ok;
+
+    const received = try testing.allocator.alloc(u8, count + 4);
+    defer testing.allocator.free(received);
+    var got: usize = 0;
+    var done_sent: ?u64 = null;
+    var rounds: usize = 0;
+    while ((got < received.len or done_sent == null) and rounds < 100_000) : (rounds += 1) {
+        const records = reactor.collect(&shared, buffer);
+        for (0..records) |record_index| {
+            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
+            if (record[0] == @intFromEnum(RecordKind.sendfile_done)) {
+                try testing.expectEqual(client, record[1]);
+                done_sent = @as(u64, @intCast(record[2])) * (1 << 31) + @as(u64, @intCast(record[3]));
+            }
+            if (record[0] != @intFromEnum(RecordKind.data)) continue;
+            try testing.expectEqual(server, record[1]);
+            const length: usize = @intCast(record[3]);
+            try testing.expect(got + length <= received.len);
+            @memcpy(received[got..][0..length], buffer[@intCast(record[2])..][0..length]);
+            got += length;
+        }
+    }
+    try testing.expectEqual(@as(?u64, count), done_sent);
+    try testing.expectEqualSlices(u8, content[offset..][0..count], received[0..count]);
+    try testing.expectEqualStrings("tail", received[count..]);
 }

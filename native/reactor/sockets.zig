@@ -6,7 +6,7 @@ const builtin = @import("builtin");
 const posix = std.posix;
 const c = std.c;
 
-const is_linux = builtin.os.tag == .linux;
+pub const is_linux = builtin.os.tag == .linux;
 
 /// A syscall's outcome: the value, or the errno that refused it.
 pub fn Result(comptime T: type) type {
@@ -154,6 +154,151 @@ pub fn send(fd: i32, bytes: []const u8) Result(usize) {
         if (err == .INTR) continue;
         return .{ .err = err };
     }
+}
+
+// ---- datagrams ---------------------------------------------------------------------------
+
+pub const DatagramOptions = struct {
+    reuse_address: bool = false,
+    reuse_port: bool = false,
+    broadcast: bool = false,
+};
+
+/// A non-blocking, close-on-exec UDP socket of `family`, bound to `local` and connected to
+/// `remote` when given (a connected UDP socket sends with `send` and hears ICMP errors).
+pub fn datagram(family: u32, local: ?std.net.Address, remote: ?std.net.Address, options: DatagramOptions) Result(i32) {
+    const flags: u32 = if (is_linux) posix.SOCK.NONBLOCK | posix.SOCK.CLOEXEC else 0;
+    const fd = c.socket(family, posix.SOCK.DGRAM | flags, 0);
+    if (fd < 0) return .{ .err = lastErrno(fd) };
+    if (!is_linux) {
+        if (makeNonblocking(fd)) |err| {
+            _ = c.close(fd);
+            return .{ .err = err };
+        }
+        setFlag(fd, posix.SOL.SOCKET, c.SO.NOSIGPIPE);
+    }
+    if (options.reuse_address) setFlag(fd, posix.SOL.SOCKET, posix.SO.REUSEADDR);
+    // Unlike the tuning flags above, these two change what the socket may do: a refusal is an error.
+    if (options.reuse_port and !setFlagChecked(fd, posix.SOL.SOCKET, posix.SO.REUSEPORT)) return closeWith(fd);
+    if (options.broadcast and !setFlagChecked(fd, posix.SOL.SOCKET, posix.SO.BROADCAST)) return closeWith(fd);
+    if (local) |address| {
+        if (c.bind(fd, &address.any, address.getOsSockLen()) < 0) return closeWith(fd);
+    }
+    if (remote) |address| {
+        while (c.connect(fd, &address.any, address.getOsSockLen()) < 0) {
+            if (lastErrno(@as(c_int, -1)) != .INTR) return closeWith(fd);
+        }
+    }
+    return .{ .ok = fd };
+}
+
+fn setFlagChecked(fd: i32, level: i32, name: u32) bool {
+    const one: c_int = 1;
+    return c.setsockopt(fd, level, name, &one, @sizeOf(c_int)) == 0;
+}
+
+/// Whether a socket option is on (tests read SO_BROADCAST and SO_REUSEPORT back with it).
+pub fn flagIsSet(fd: i32, level: i32, name: u32) bool {
+    var value: c_int = 0;
+    var length: posix.socklen_t = @sizeOf(c_int);
+    if (c.getsockopt(fd, level, name, &value, &length) < 0) return false;
+    return value != 0;
+}
+
+/// One datagram to `address`, or to the connected peer when `address` is null.
+pub fn sendTo(fd: i32, bytes: []const u8, address: ?*const posix.sockaddr, address_len: posix.socklen_t) Result(usize) {
+    while (true) {
+        const rc = c.sendto(fd, bytes.ptr, bytes.len, send_flags, address, if (address == null) 0 else address_len);
+        if (rc >= 0) return .{ .ok = @intCast(rc) };
+        const err = lastErrno(rc);
+        if (err == .INTR) continue;
+        return .{ .err = err };
+    }
+}
+
+/// One datagram into `buffer`; the sender's address lands in `from`.
+pub fn recvFrom(fd: i32, buffer: []u8, from: *posix.sockaddr.storage) Result(usize) {
+    while (true) {
+        var length: posix.socklen_t = @sizeOf(posix.sockaddr.storage);
+        const rc = c.recvfrom(fd, buffer.ptr, buffer.len, 0, @ptrCast(from), &length);
+        if (rc >= 0) return .{ .ok = @intCast(rc) };
+        const err = lastErrno(rc);
+        if (err == .INTR) continue;
+        return .{ .err = err };
+    }
+}
+
+extern "c" fn recvmmsg(fd: c_int, messages: [*]std.os.linux.mmsghdr, count: c_uint, flags: c_uint, timeout: ?*anyopaque) c_int;
+
+/// recvmmsg(2): several datagrams with one syscall. Linux only (callers check `is_linux`);
+/// other systems loop on recvFrom.
+pub fn recvMany(fd: i32, messages: []std.os.linux.mmsghdr) Result(usize) {
+    while (true) {
+        const rc = recvmmsg(fd, messages.ptr, @intCast(messages.len), 0, null);
+        if (rc >= 0) return .{ .ok = @intCast(rc) };
+        const err = lastErrno(rc);
+        if (err == .INTR) continue;
+        return .{ .err = err };
+    }
+}
+
+/// Bytes of a datagram's address as the reactor hands it to JS, in front of the payload:
+/// [0] 4 or 6, [2..4] port (big-endian), [4..8] IPv4 or [8..24] IPv6, [24..28] scope id
+/// (little-endian). A fixed layout, so one record (offset, length) describes a datagram whole.
+pub const datagram_address_bytes = 32;
+
+pub fn encodeAddress(from: *const posix.sockaddr.storage, out: *[datagram_address_bytes]u8) void {
+    @memset(out, 0);
+    switch (from.family) {
+        posix.AF.INET => {
+            const in4: *const posix.sockaddr.in = @ptrCast(from);
+            out[0] = 4;
+            @memcpy(out[2..4], std.mem.asBytes(&in4.port));
+            @memcpy(out[4..8], std.mem.asBytes(&in4.addr));
+        },
+        posix.AF.INET6 => {
+            const in6: *const posix.sockaddr.in6 = @ptrCast(from);
+            out[0] = 6;
+            @memcpy(out[2..4], std.mem.asBytes(&in6.port));
+            @memcpy(out[8..24], &in6.addr);
+            std.mem.writeInt(u32, out[24..28], in6.scope_id, .little);
+        },
+        else => {}, // an unnamed sender: family 0, JS reports no address
+    }
+}
+
+// ---- sendfile -----------------------------------------------------------------------------
+
+/// Sends up to `count` bytes of `file_fd` from `offset.*` to a socket, advancing `offset.*`.
+/// 0 means the file ended. macOS's sendfile(2) has another signature and semantics on a
+/// non-blocking socket, so there (and on the BSDs) it is pread + send through a stack buffer.
+pub fn sendFile(socket_fd: i32, file_fd: i32, offset: *u64, count: usize) Result(usize) {
+    if (is_linux) {
+        while (true) {
+            var position: i64 = @intCast(offset.*);
+            const rc = c.sendfile64(socket_fd, file_fd, &position, count);
+            if (rc >= 0) {
+                offset.* = @intCast(position);
+                return .{ .ok = @intCast(rc) };
+            }
+            const err = lastErrno(rc);
+            if (err == .INTR) continue;
+            return .{ .err = err };
+        }
+    }
+    var chunk: [64 * 1024]u8 = undefined;
+    const wanted = @min(count, chunk.len);
+    const read = c.pread(file_fd, &chunk, wanted, @intCast(offset.*));
+    if (read < 0) return .{ .err = lastErrno(read) };
+    if (read == 0) return .{ .ok = 0 };
+    // What the socket does not take is read again next time: pread leaves nothing behind.
+    return switch (send(socket_fd, chunk[0..@intCast(read)])) {
+        .ok => |sent| blk: {
+            offset.* += sent;
+            break :blk .{ .ok = sent };
+        },
+        .err => |err| .{ .err = err },
+    };
 }
 
 pub fn shutdownWrite(fd: i32) ?posix.E {
