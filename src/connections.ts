@@ -8,6 +8,7 @@ import { ListenFlag, native, RecordKind } from './native.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { type ListeningSocket, removeSocketFile, Server } from './server.js';
 import { type SystemError, systemError } from './system-error.js';
+import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from './tls.js';
 import { type SocketFamily, SocketTransport } from './transports.js';
 import { checkCallback } from './validate.js';
 
@@ -18,15 +19,21 @@ export type CreateServerOptions = {
   reusePort?: boolean;
   keepAlive?: boolean;
   startServing?: boolean;
+  /** TLS: a tls.SecureContext or options for tls.createSecureContext (with key and cert). */
+  ssl?: TlsOptions['ssl'];
+  sslHandshakeTimeout?: number | null;
+  sslShutdownTimeout?: number | null;
 };
 
-export type CreateConnectionOptions = {
+export type CreateConnectionOptions = TlsOptions & {
   /** [host, port] to bind the local end to. */
   localAddr?: [string, number] | null;
   family?: number;
 };
 
-export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing'>;
+export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing' | 'ssl' | 'sslHandshakeTimeout' | 'sslShutdownTimeout'>;
+
+export type UnixConnectionOptions = TlsOptions;
 
 export async function createServer(
   loop: EventLoop,
@@ -38,6 +45,8 @@ export async function createServer(
   checkCallback(protocolFactory, 'protocolFactory');
   const portNumber = checkPort(port ?? 0, 'port');
   const backlog = checkBacklog(options.backlog);
+  const tlsSetup = resolveTls(options, true, null);
+  if (tlsSetup !== null) protocolFactory = tlsServerFactory(loop, protocolFactory, tlsSetup);
   const family = options.family ?? AF_UNSPEC;
   let flags = ListenFlag.noDelay;
   if (options.reuseAddress ?? true) flags |= ListenFlag.reuseAddress; // asyncio's POSIX default
@@ -92,6 +101,8 @@ export async function createUnixServer(
   checkCallback(protocolFactory, 'protocolFactory');
   checkPath(path);
   const backlog = checkBacklog(options.backlog);
+  const tlsSetup = resolveTls(options, true, null);
+  if (tlsSetup !== null) protocolFactory = tlsServerFactory(loop, protocolFactory, tlsSetup);
   // A socket file left by an earlier server would make bind fail with EADDRINUSE.
   removeSocketFile(path);
   const startServing = options.startServing ?? true;
@@ -108,10 +119,12 @@ export async function createConnection<P extends AnyProtocol>(
   host: string,
   port: number,
   options: CreateConnectionOptions = {},
-): Promise<[SocketTransport, P]> {
+): Promise<[SocketTransport | SSLTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
   if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
   const portNumber = checkPort(port, 'port');
+  const tlsSetup = resolveTls(options, false, host);
+  if (tlsSetup !== null) return withTls(loop, protocolFactory, tlsSetup, (factory) => createConnection(loop, factory, host, port, { ...options, ssl: null, serverHostname: null, sslHandshakeTimeout: null, sslShutdownTimeout: null }));
   const local = options.localAddr ?? null;
   if (local !== null && (!Array.isArray(local) || typeof local[0] !== 'string')) {
     throw new TypeError('options.localAddr must be a [host, port] pair');
@@ -135,14 +148,39 @@ export async function createUnixConnection<P extends AnyProtocol>(
   loop: EventLoop,
   protocolFactory: ProtocolFactory<P>,
   path: string,
-): Promise<[SocketTransport, P]> {
+  options: UnixConnectionOptions = {},
+): Promise<[SocketTransport | SSLTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
   checkPath(path);
+  const tlsSetup = resolveTls(options, false, null);
+  if (tlsSetup !== null) return withTls(loop, protocolFactory, tlsSetup, (factory) => createUnixConnection(loop, factory, path));
   const fd = native.connectUnix(loop._reactor, path);
   if (fd < 0) throw systemError(fd, 'connect', path);
   const outcome = await settleConnect(loop, fd, 'unix', protocolFactory);
   if (outcome instanceof Array) return outcome;
   throw systemError(outcome, 'connect', path);
+}
+
+/**
+ * Connects with `connect` (a plain connection whose protocol is the TLS layer), then waits for the
+ * handshake: resolves to the TLS transport and the user's protocol, or rejects with the TLS error
+ * (the socket is closed by then).
+ */
+async function withTls<P extends AnyProtocol>(
+  loop: EventLoop,
+  protocolFactory: ProtocolFactory<P>,
+  setup: NonNullable<ReturnType<typeof resolveTls>>,
+  connect: (factory: ProtocolFactory) => Promise<[SocketTransport | SSLTransport, AnyProtocol]>,
+): Promise<[SSLTransport, P]> {
+  let protocol: P | undefined;
+  let handshake: Promise<SSLTransport> | undefined;
+  await connect(() => {
+    protocol = protocolFactory();
+    const client = tlsClient(loop, protocol, setup);
+    handshake = client.handshake;
+    return client.rawProtocol;
+  });
+  return [await handshake!, protocol!];
 }
 
 /**

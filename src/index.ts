@@ -38,3 +38,7 @@ export { createShardedServer, ShardedServer } from './sharded.js';
 export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharded.js';
 export type { Balance, ShardStats } from './shard-protocol.js';
 export { nodeEndpoint, loopEndpoint } from './endpoints.js';
+export { SSLTransport } from './tls.js';
+export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './tls.js';
+export type { UnixConnectionOptions } from './connections.js';
+export type { OpenUnixConnectionOptions } from './streams.js';

@@ -8,8 +8,10 @@ import {
   type CreateServerOptions,
   createUnixConnection,
   createUnixServer,
+  type UnixConnectionOptions,
   type UnixServerOptions,
 } from './connections.js';
+import { type SslOption, startTls, type StartTlsOptions } from './tls.js';
 import { ReadyQueue } from './deque.js';
 import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
 import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from './executor.js';
@@ -360,8 +362,20 @@ export class EventLoop {
     return createUnixServer(this, protocolFactory, path, options);
   }
 
-  createUnixConnection<P extends AnyProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
-    return createUnixConnection(this, protocolFactory, path);
+  createUnixConnection<P extends AnyProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    path: string,
+    options?: UnixConnectionOptions,
+  ): Promise<[Transport, P]> {
+    return createUnixConnection(this, protocolFactory, path, options);
+  }
+
+  /**
+   * Upgrades a connected `transport` (carrying `protocol`) to TLS; resolves to the new transport
+   * once the handshake is done (tls.ts). The old transport must not be used afterwards.
+   */
+  startTls(transport: Transport, protocol: AnyProtocol, sslContext: SslOption, options?: StartTlsOptions): Promise<Transport> {
+    return startTls(this, transport, protocol, sslContext, options);
   }
 
   getaddrinfo(host: string | null, port: number | string | null, options?: GetaddrinfoOptions): Promise<AddrInfo[]> {

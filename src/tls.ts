@@ -1,0 +1,689 @@
+// TLS over zloop transports (asyncio sslproto.py). An SSLTransport sits between a raw stream
+// transport (a SocketTransport, or any Transport for startTls) and the user's protocol:
+//
+//   reactor -> SocketTransport -> SSLProtocol (raw side) -> Duplex -> tls.TLSSocket (OpenSSL)
+//           <- write()         <-                        <-        <- SSLTransport.write()
+//
+// OpenSSL is Node's own, driven through node:tls: the TLSSocket wraps a Duplex whose readable
+// side is fed by the raw transport's dataReceived and whose writable side writes to the raw
+// transport. Why not OpenSSL from the reactor: see docs/architecture.md ("TLS").
+//
+// Call order for the user's protocol, as asyncio's: connectionMade (after the handshake) ->
+// dataReceived* -> eofReceived? -> connectionLost. Every one of them follows a TLSSocket event
+// ('secure', 'data', 'end', 'close'), so they keep the order the stream gives them.
+import { isIP } from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { TimerHandle } from './handles.js';
+import type { EventLoop } from './loop.js';
+import { Protocol, type AnyProtocol } from './protocols.js';
+import { toBytes, type Transport } from './transports.js';
+
+/** asyncio's defaults, in seconds. */
+export const SSL_HANDSHAKE_TIMEOUT = 60;
+export const SSL_SHUTDOWN_TIMEOUT = 30;
+const DEFAULT_HIGH_WATER = 64 * 1024;
+
+/** Options for tls.createSecureContext, plus the verification settings a context does not hold. */
+export type SslOptions = tls.SecureContextOptions & {
+  /** Clients: refuse a certificate that does not verify (default true). Servers: with requestCert. */
+  rejectUnauthorized?: boolean;
+  /** Servers: ask the client for a certificate. */
+  requestCert?: boolean;
+  /** Clients: the host name check (default tls.checkServerIdentity). */
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  ALPNProtocols?: string[];
+};
+
+/** `true` (clients: Node's default CAs), a tls.SecureContext, or options for tls.createSecureContext. */
+export type SslOption = true | tls.SecureContext | SslOptions;
+
+export type TlsOptions = {
+  ssl?: SslOption | null | false;
+  /** The name the certificate must match and the SNI name (clients; defaults to the host). */
+  serverHostname?: string | null;
+  /** Seconds the handshake may take before the connection is aborted (default 60). */
+  sslHandshakeTimeout?: number | null;
+  /** Seconds close() waits for the peer's close_notify before aborting (default 30). */
+  sslShutdownTimeout?: number | null;
+};
+
+export type StartTlsOptions = {
+  serverSide?: boolean;
+  serverHostname?: string | null;
+  sslHandshakeTimeout?: number | null;
+  sslShutdownTimeout?: number | null;
+};
+
+/** @internal What an SSLTransport needs to know about its context and role. */
+export type TlsSetup = {
+  serverSide: boolean;
+  secureContext: tls.SecureContext;
+  rejectUnauthorized: boolean;
+  requestCert: boolean;
+  checkServerIdentity: ((hostname: string, cert: tls.PeerCertificate) => Error | undefined) | undefined;
+  ALPNProtocols: string[] | undefined;
+  serverHostname: string | null;
+  handshakeTimeout: number;
+  shutdownTimeout: number;
+};
+
+let defaultClientContext: tls.SecureContext | null = null;
+
+function isSecureContext(value: unknown): value is tls.SecureContext {
+  return typeof value === 'object' && value !== null && value.constructor?.name === 'SecureContext' && 'context' in value;
+}
+
+/**
+ * Checks the TLS options of createServer/createConnection and friends and makes the secure
+ * context once (a server shares it among its connections). Returns null without `ssl`.
+ */
+export function resolveTls(options: TlsOptions, serverSide: boolean, host: string | null): TlsSetup | null {
+  const ssl = options.ssl ?? null;
+  if (ssl === null || ssl === false) {
+    if (options.serverHostname != null) throw new Error('serverHostname is only meaningful with ssl');
+    if (options.sslHandshakeTimeout != null) throw new Error('sslHandshakeTimeout is only meaningful with ssl');
+    if (options.sslShutdownTimeout != null) throw new Error('sslShutdownTimeout is only meaningful with ssl');
+    return null;
+  }
+  let secureContext: tls.SecureContext;
+  let extra: SslOptions = {};
+  if (ssl === true) {
+    if (serverSide) throw new TypeError('options.ssl must be a tls.SecureContext or options with a key and certificate for a server');
+    defaultClientContext ??= tls.createSecureContext();
+    secureContext = defaultClientContext;
+  } else if (isSecureContext(ssl)) {
+    secureContext = ssl;
+  } else if (typeof ssl === 'object') {
+    extra = ssl;
+    secureContext = tls.createSecureContext(ssl);
+  } else {
+    throw new TypeError('options.ssl must be true, a tls.SecureContext or options for tls.createSecureContext');
+  }
+  let serverHostname: string | null = null;
+  if (serverSide) {
+    if (options.serverHostname != null) throw new Error('serverHostname is only meaningful for client connections');
+  } else {
+    serverHostname = options.serverHostname ?? host;
+    if (typeof serverHostname !== 'string' || serverHostname === '') {
+      throw new Error('You must set serverHostname when using ssl without a host');
+    }
+  }
+  return {
+    serverSide,
+    secureContext,
+    rejectUnauthorized: extra.rejectUnauthorized ?? true,
+    requestCert: extra.requestCert ?? false,
+    checkServerIdentity: extra.checkServerIdentity,
+    ALPNProtocols: extra.ALPNProtocols,
+    serverHostname,
+    handshakeTimeout: checkTimeout(options.sslHandshakeTimeout, 'sslHandshakeTimeout', SSL_HANDSHAKE_TIMEOUT),
+    shutdownTimeout: checkTimeout(options.sslShutdownTimeout, 'sslShutdownTimeout', SSL_SHUTDOWN_TIMEOUT),
+  };
+}
+
+function checkTimeout(value: unknown, name: string, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !(value > 0)) throw new RangeError(`${name} should be a positive number, got ${String(value)}`);
+  return value;
+}
+
+/** Called once: with the transport when the handshake succeeded, with the error when it failed. */
+export type HandshakeDone = (error: Error | null, transport: SSLTransport | null) => void;
+
+/**
+ * The protocol of the raw transport: it feeds the Duplex the TLSSocket reads, and relays the raw
+ * transport's flow control. Everything else lives in SSLTransport.
+ */
+export class SSLProtocol extends Protocol {
+  /** @internal */
+  readonly _owner: SSLTransport;
+
+  constructor(owner: SSLTransport) {
+    super();
+    this._owner = owner;
+  }
+
+  override connectionMade(transport: Transport): void {
+    this._owner._rawConnectionMade(transport);
+  }
+
+  override dataReceived(data: Buffer): void {
+    this._owner._rawData(data);
+  }
+
+  /** The TLSSocket decides what EOF means (a truncated stream, or after close_notify). */
+  override eofReceived(): boolean {
+    this._owner._rawEof();
+    return true;
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this._owner._rawLost(exc);
+  }
+
+  override pauseWriting(): void {
+    this._owner._rawPauseWriting();
+  }
+
+  override resumeWriting(): void {
+    this._owner._rawResumeWriting();
+  }
+}
+
+/** The transport the user's protocol gets on a TLS connection (asyncio _SSLProtocolTransport). */
+export class SSLTransport implements Transport {
+  readonly #loop: EventLoop;
+  readonly #setup: TlsSetup;
+  #protocol: AnyProtocol;
+  #buffered: boolean;
+  readonly #callConnectionMade: boolean;
+  #onHandshake: HandshakeDone | null;
+  /** @internal The raw transport's protocol. */
+  readonly _rawProtocol: SSLProtocol;
+  #raw: Transport | null = null;
+  #duplex: Duplex | null = null;
+  #tls: tls.TLSSocket | null = null;
+  #timer: TimerHandle | null = null;
+  #error: Error | null = null;
+  /** connectionMade was called on the user's protocol (so connectionLost will be). */
+  #made = false;
+  #closing = false;
+  #lost = false;
+  #reading = true;
+  #protocolPaused = false;
+  #highWater = DEFAULT_HIGH_WATER;
+  #lowWater = DEFAULT_HIGH_WATER / 4;
+  /** The raw transport asked us to stop writing; the Duplex holds its write callback meanwhile. */
+  #rawWritePaused = false;
+  #pendingRawCallback: (() => void) | null = null;
+  #rawReadPaused = false;
+  readonly #afterWrite = (): void => this.#checkResume();
+
+  /** @internal Made by createConnection/createServer/startTls. */
+  constructor(loop: EventLoop, protocol: AnyProtocol, setup: TlsSetup, callConnectionMade: boolean, onHandshake: HandshakeDone | null) {
+    this.#loop = loop;
+    this.#setup = setup;
+    this.#protocol = protocol;
+    this.#buffered = typeof protocol.getBuffer === 'function';
+    this.#callConnectionMade = callConnectionMade;
+    this.#onHandshake = onHandshake;
+    this._rawProtocol = new SSLProtocol(this);
+  }
+
+  // ---- the raw side ------------------------------------------------------------------------
+
+  /** @internal Starts the handshake over `raw`. */
+  _rawConnectionMade(raw: Transport): void {
+    this.#raw = raw;
+    const duplex = new Duplex({
+      allowHalfOpen: true,
+      readableHighWaterMark: 64 * 1024,
+      read: () => {
+        if (this.#rawReadPaused) {
+          this.#rawReadPaused = false;
+          this.#raw?.resumeReading();
+        }
+      },
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.#rawWrite(chunk, callback);
+      },
+      writev: (chunks, callback) => {
+        this.#rawWrite(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk as Buffer)), callback);
+      },
+      final: (callback) => {
+        // close_notify has been written: half-close TCP as Node's tls does.
+        const rawTransport = this.#raw;
+        if (rawTransport !== null && !rawTransport.isClosing() && rawTransport.canWriteEof()) rawTransport.writeEof();
+        callback();
+      },
+      destroy: (error, callback) => {
+        // The TLSSocket is gone: flush what is queued and close the socket.
+        const rawTransport = this.#raw;
+        if (rawTransport !== null && !rawTransport.isClosing()) {
+          if (error) rawTransport.abort();
+          else rawTransport.close();
+        }
+        callback(error);
+      },
+    });
+    this.#duplex = duplex;
+    const setup = this.#setup;
+    let socket: tls.TLSSocket;
+    if (setup.serverSide) {
+      socket = new tls.TLSSocket(duplex as never, {
+        isServer: true,
+        secureContext: setup.secureContext,
+        requestCert: setup.requestCert,
+        rejectUnauthorized: setup.rejectUnauthorized,
+        ALPNProtocols: setup.ALPNProtocols,
+      });
+      socket.once('secure', () => this.#serverSecure());
+      // Before the handshake a server-side TLSSocket reports its errors only as '_tlsError'.
+      socket.on('_tlsError', (error: Error) => this.#fail(error));
+    } else {
+      const host = setup.serverHostname!;
+      socket = tls.connect({
+        socket: duplex,
+        host,
+        // SNI carries names only (RFC 6066); the certificate check still uses `host`.
+        servername: isIP(host) === 0 ? host : undefined,
+        secureContext: setup.secureContext,
+        rejectUnauthorized: setup.rejectUnauthorized,
+        ...(setup.checkServerIdentity ? { checkServerIdentity: setup.checkServerIdentity } : {}),
+        ALPNProtocols: setup.ALPNProtocols,
+        // allowHalfOpen comes from the Duplex: a TLSSocket takes its wrapped socket's setting.
+      });
+      socket.once('secureConnect', () => this.#handshakeDone());
+    }
+    this.#tls = socket;
+    socket.on('error', (error: Error) => this.#fail(error));
+    socket.on('data', (data: Buffer) => this.#onData(data));
+    socket.on('end', () => this.#onEnd());
+    socket.on('drain', this.#afterWrite);
+    socket.on('close', () => this.#onClose());
+    this.#timer = this.#loop.callLater(setup.handshakeTimeout, () => {
+      this.#timer = null;
+      const error = Object.assign(
+        new Error(`SSL handshake is taking longer than ${setup.handshakeTimeout} seconds: aborting the connection`),
+        { code: 'ECONNABORTED' },
+      );
+      this.#fail(error);
+      socket.destroy(error);
+    });
+  }
+
+  /** @internal */
+  _rawData(data: Buffer): void {
+    const duplex = this.#duplex;
+    if (duplex === null || duplex.destroyed) return;
+    if (!duplex.push(data) && !this.#rawReadPaused) {
+      this.#rawReadPaused = true;
+      this.#raw?.pauseReading();
+    }
+  }
+
+  /** @internal */
+  _rawEof(): void {
+    const duplex = this.#duplex;
+    if (duplex !== null && !duplex.destroyed) duplex.push(null);
+  }
+
+  /** @internal */
+  _rawLost(exc: Error | null): void {
+    if (exc !== null) this.#fail(exc);
+    this.#raw = null;
+    this.#flushRawCallback();
+    // The TLSSocket reports 'close' after it delivered everything it decrypted.
+    if (this.#tls !== null) this.#tls.destroy();
+    else this.#onClose();
+  }
+
+  /** @internal */
+  _rawPauseWriting(): void {
+    this.#rawWritePaused = true;
+  }
+
+  /** @internal */
+  _rawResumeWriting(): void {
+    this.#rawWritePaused = false;
+    this.#flushRawCallback();
+    this.#checkResume();
+  }
+
+  #rawWrite(chunk: Buffer, callback: (error?: Error | null) => void): void {
+    const raw = this.#raw;
+    if (raw === null || raw.isClosing()) {
+      callback();
+      return;
+    }
+    try {
+      raw.write(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    if (this.#rawWritePaused) this.#pendingRawCallback = callback;
+    else callback();
+  }
+
+  #flushRawCallback(): void {
+    const callback = this.#pendingRawCallback;
+    this.#pendingRawCallback = null;
+    callback?.();
+  }
+
+  // ---- handshake ---------------------------------------------------------------------------
+
+  #serverSecure(): void {
+    const socket = this.#tls!;
+    if (this.#setup.requestCert && this.#setup.rejectUnauthorized) {
+      // A TLSSocket without a tls.Server does not check the client's certificate itself.
+      const verifyError = (socket as unknown as { _handle: { verifyError(): Error | null } })._handle.verifyError();
+      if (verifyError) {
+        this.#fail(verifyError);
+        socket.destroy(verifyError);
+        return;
+      }
+    }
+    this.#handshakeDone();
+  }
+
+  #handshakeDone(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+    if (this.#callConnectionMade) {
+      this.#made = true;
+      try {
+        this.#protocol.connectionMade(this);
+      } catch (exception) {
+        this.#fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
+      }
+    } else {
+      this.#made = true;
+    }
+    const done = this.#onHandshake;
+    this.#onHandshake = null;
+    done?.(null, this);
+  }
+
+  #fail(error: Error): void {
+    this.#error ??= error;
+    if (this.#onHandshake !== null) {
+      const done = this.#onHandshake;
+      this.#onHandshake = null;
+      this.#timer?.cancel();
+      this.#timer = null;
+      if (this.#loop.getDebug()) {
+        this.#loop.callExceptionHandler({ message: 'SSL handshake failed', exception: error, transport: this });
+      }
+      done(error, null);
+    }
+  }
+
+  // ---- events from the TLSSocket -------------------------------------------------------------
+
+  #onData(data: Buffer): void {
+    if (this.#lost || this.#closing || !this.#made) return;
+    if (!this.#buffered) {
+      try {
+        this.#protocol.dataReceived!(data);
+      } catch (exception) {
+        this.#fatalError(exception, 'Fatal error: protocol.dataReceived() call failed.');
+      }
+      return;
+    }
+    let position = 0;
+    try {
+      while (position < data.length && !this.#lost) {
+        const target = this.#protocol.getBuffer!(data.length - position);
+        if (!(target instanceof Uint8Array) || target.length === 0) throw new RangeError('getBuffer() returned an empty buffer');
+        const count = Math.min(target.length, data.length - position);
+        data.copy(target, 0, position, position + count);
+        position += count;
+        this.#protocol.bufferUpdated!(count);
+      }
+    } catch (exception) {
+      this.#fatalError(exception, 'Fatal error: protocol.getBuffer() or bufferUpdated() call failed.');
+    }
+  }
+
+  #onEnd(): void {
+    if (this.#lost || !this.#made || this.#closing) return;
+    let keepOpen: boolean | void;
+    try {
+      keepOpen = this.#protocol.eofReceived?.();
+    } catch (exception) {
+      this.#fatalError(exception, 'Fatal error: protocol.eofReceived() call failed.');
+      return;
+    }
+    this.#reading = false;
+    if (!keepOpen) this.close();
+  }
+
+  #onClose(): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    this.#timer?.cancel();
+    this.#timer = null;
+    const raw = this.#raw;
+    if (raw !== null && !raw.isClosing()) raw.close();
+    if (this.#onHandshake !== null) {
+      this.#fail(this.#error ?? Object.assign(new Error('Connection lost during the SSL handshake'), { code: 'ECONNRESET' }));
+    }
+    if (!this.#made) return;
+    const error = this.#error;
+    try {
+      this.#protocol.connectionLost(error);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'Exception in callback protocol.connectionLost()', exception, transport: this, protocol: this.#protocol });
+    }
+  }
+
+  // ---- writing ---------------------------------------------------------------------------------
+
+  write(data: Uint8Array | ArrayBufferView | string): void {
+    const bytes = toBytes(data);
+    if (bytes.length === 0) return;
+    const socket = this.#tls;
+    if (socket === null || this.#lost || socket.writableEnded) return;
+    socket.write(bytes, this.#afterWrite);
+    if (!this.#protocolPaused && this.getWriteBufferSize() > this.#highWater) {
+      this.#protocolPaused = true;
+      try {
+        this.#protocol.pauseWriting();
+      } catch (exception) {
+        this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, transport: this, protocol: this.#protocol });
+      }
+    }
+  }
+
+  writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
+    if (list === null || typeof (list as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new TypeError('list must be an iterable of bytes-like objects');
+    }
+    const chunks = Array.from(list, toBytes);
+    if (chunks.length > 0) this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  }
+
+  /** Sends close_notify and half-closes; reading goes on until the peer closes. */
+  writeEof(): void {
+    if (this.#closing || this.#tls === null || this.#tls.writableEnded) return;
+    this.#tls.end();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  setWriteBufferLimits(high?: number | null, low?: number | null): void {
+    let highWater = high ?? null;
+    let lowWater = low ?? null;
+    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
+    if (lowWater === null) lowWater = Math.floor(highWater / 4);
+    if (!(highWater >= lowWater && lowWater >= 0)) throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
+    this.#highWater = highWater;
+    this.#lowWater = lowWater;
+    this.#checkResume();
+  }
+
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#lowWater, this.#highWater];
+  }
+
+  /** Cleartext not yet encrypted and sent, plus ciphertext the raw transport still holds. */
+  getWriteBufferSize(): number {
+    return (this.#tls?.writableLength ?? 0) + (this.#raw?.getWriteBufferSize() ?? 0);
+  }
+
+  #checkResume(): void {
+    if (!this.#protocolPaused || this.#lost || this.getWriteBufferSize() > this.#lowWater) return;
+    this.#protocolPaused = false;
+    try {
+      this.#protocol.resumeWriting();
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, transport: this, protocol: this.#protocol });
+    }
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------
+
+  pauseReading(): void {
+    if (this.#closing || !this.#reading) return;
+    this.#reading = false;
+    this.#tls?.pause();
+  }
+
+  resumeReading(): void {
+    if (this.#closing || this.#reading) return;
+    this.#reading = true;
+    this.#tls?.resume();
+  }
+
+  isReading(): boolean {
+    return this.#reading && !this.#closing;
+  }
+
+  // ---- closing ---------------------------------------------------------------------------------
+
+  /**
+   * Sends what is buffered and close_notify, then waits up to sslShutdownTimeout for the peer to
+   * close its side before aborting; connectionLost(null) follows. No data is delivered after it.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const socket = this.#tls;
+    if (socket === null || this.#lost) return;
+    socket.resume(); // read on to the peer's close_notify, discarding data
+    if (!socket.writableEnded) socket.end();
+    if (!this.#loop.isClosed()) {
+      this.#timer?.cancel();
+      this.#timer = this.#loop.callLater(this.#setup.shutdownTimeout, () => {
+        this.#timer = null;
+        this.abort();
+      });
+    }
+  }
+
+  /** Closes at once without close_notify; connectionLost(null) follows. */
+  abort(): void {
+    this.#closing = true;
+    this.#raw?.abort();
+    this.#tls?.destroy();
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  // ---- the rest --------------------------------------------------------------------------------
+
+  /**
+   * 'peercert': the peer's certificate as tls.TLSSocket.getPeerCertificate() gives it (undefined
+   * without one); 'cipher': getCipher() ({ name, standardName, version }); 'sslObject': the
+   * tls.TLSSocket; 'sslcontext': the tls.SecureContext; 'alpnProtocol'; anything else from the raw
+   * transport ('socket', 'sockname', 'peername').
+   */
+  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
+    const socket = this.#tls;
+    switch (name) {
+      case 'peercert': {
+        const cert = socket?.getPeerCertificate();
+        return cert && Object.keys(cert).length > 0 ? cert : defaultValue;
+      }
+      case 'cipher':
+        return socket?.getCipher() ?? defaultValue;
+      case 'sslObject':
+      case 'ssl_object':
+        return socket ?? defaultValue;
+      case 'sslcontext':
+        return this.#setup.secureContext;
+      case 'alpnProtocol':
+        return socket?.alpnProtocol || defaultValue;
+      case 'compression':
+        return null;
+      default:
+        return this.#raw?.getExtraInfo(name, defaultValue) ?? defaultValue;
+    }
+  }
+
+  getProtocol(): AnyProtocol {
+    return this.#protocol;
+  }
+
+  setProtocol(protocol: AnyProtocol): void {
+    this.#protocol = protocol;
+    this.#buffered = typeof protocol.getBuffer === 'function';
+  }
+
+  toString(): string {
+    const state = this.#lost ? 'closed' : this.#closing ? 'closing' : this.#made ? 'open' : 'handshaking';
+    return `<SSLTransport ${state} raw=${String(this.#raw)}>`;
+  }
+
+  #fatalError(exception: unknown, message: string): void {
+    this.#loop.callExceptionHandler({ message, exception, transport: this, protocol: this.#protocol });
+    this.#error ??= exception instanceof Error ? exception : new Error(String(exception));
+    this.abort();
+  }
+}
+
+/** Wraps a protocol factory so each accepted connection speaks TLS (createServer with ssl). */
+export function tlsServerFactory(loop: EventLoop, factory: () => AnyProtocol, setup: TlsSetup): () => AnyProtocol {
+  return () => new SSLTransport(loop, factory(), setup, true, null)._rawProtocol;
+}
+
+/** Makes the raw protocol for a client connection; `handshake` settles when the handshake does. */
+export function tlsClient<P extends AnyProtocol>(
+  loop: EventLoop,
+  protocol: P,
+  setup: TlsSetup,
+  callConnectionMade = true,
+): { rawProtocol: SSLProtocol; transport: SSLTransport; handshake: Promise<SSLTransport> } {
+  let settle!: HandshakeDone;
+  const handshake = new Promise<SSLTransport>((resolve, reject) => {
+    settle = (error, transport) => (error === null ? resolve(transport!) : reject(error));
+  });
+  const transport = new SSLTransport(loop, protocol, setup, callConnectionMade, settle);
+  return { rawProtocol: transport._rawProtocol, transport, handshake };
+}
+
+/**
+ * loop.startTls: switches `transport` (already connected, carrying `protocol`) to TLS and resolves
+ * to the new transport once the handshake is done. The protocol's connectionMade is not called
+ * again, as in asyncio; the old transport must not be used afterwards.
+ */
+export async function startTls(
+  loop: EventLoop,
+  transport: Transport,
+  protocol: AnyProtocol,
+  sslContext: SslOption,
+  options: StartTlsOptions = {},
+): Promise<SSLTransport> {
+  if (transport === null || typeof transport !== 'object' || typeof transport.setProtocol !== 'function') {
+    throw new TypeError('transport must be a zloop Transport');
+  }
+  if (transport instanceof SSLTransport) throw new TypeError('transport is already a TLS transport');
+  if (transport.isClosing()) throw new Error('transport is closing');
+  const serverSide = Boolean(options.serverSide);
+  const setup = resolveTls(
+    {
+      ssl: sslContext,
+      serverHostname: options.serverHostname,
+      sslHandshakeTimeout: options.sslHandshakeTimeout,
+      sslShutdownTimeout: options.sslShutdownTimeout,
+    },
+    serverSide,
+    null,
+  );
+  if (setup === null) throw new TypeError('sslContext must be true, a tls.SecureContext or options for tls.createSecureContext');
+  const client = tlsClient(loop, protocol, setup, false);
+  // Hand over reading first so no byte of the handshake goes to the old protocol.
+  transport.pauseReading();
+  transport.setProtocol(client.rawProtocol);
+  client.rawProtocol.connectionMade(transport);
+  transport.resumeReading();
+  return client.handshake;
+}
