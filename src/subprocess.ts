@@ -1,0 +1,716 @@
+// Subprocesses (asyncio base_subprocess, unix_events and subprocess.py).
+//
+// Node's child_process.spawn does the fork/exec, owns the SIGCHLD handler and reaps the child
+// (waitpid), so zloop does not install a child watcher of its own: two owners of SIGCHLD would
+// steal each other's exit statuses. Each stdio pipe is Node's stream for it, wrapped in a pipe
+// transport whose events go through loop.callSoon, so every protocol callback runs inside the
+// loop, in asyncio's order:
+//
+//   connectionMade(transport) -> pipeDataReceived(fd, data)* -> pipeConnectionLost(fd, exc) per pipe
+//   processExited() once (before or after the pipes' ends) -> connectionLost(null) once all are done
+//
+// Returncodes are asyncio's: the exit status, or -N when signal N killed the process.
+import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { EventLoop } from './loop.js';
+import { BaseProtocol } from './protocols.js';
+import { getRunningLoop } from './running.js';
+import { signalName, signalNumber } from './signals.js';
+import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
+import type { Transport } from './transports.js';
+import { toBytes } from './transports.js';
+import { describeType } from './validate.js';
+
+/** asyncio.subprocess.PIPE: a new pipe to the child (the loop methods' default for all three). */
+export const PIPE = 'pipe' as const;
+/** asyncio.subprocess.STDOUT: stderr goes where stdout goes (stderr only). */
+export const STDOUT = 'stdout' as const;
+/** asyncio.subprocess.DEVNULL: /dev/null. */
+export const DEVNULL = 'ignore' as const;
+
+/** 'pipe', 'inherit' (asyncio's None), 'ignore' (DEVNULL), or an fd of this process. */
+export type StdioSpec = 'pipe' | 'inherit' | 'ignore' | number | null;
+export type SubprocessOptions = {
+  stdin?: StdioSpec;
+  stdout?: StdioSpec;
+  /** Also STDOUT: the child's stderr is its stdout. */
+  stderr?: StdioSpec | typeof STDOUT;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+};
+export type CreateSubprocessOptions = SubprocessOptions & { limit?: number };
+
+const OPTION_KEYS = new Set(['stdin', 'stdout', 'stderr', 'cwd', 'env']);
+const DEFAULT_HIGH_WATER = 64 * 1024;
+
+/** What a subprocess protocol gets; every method is optional to override (asyncio SubprocessProtocol). */
+export class SubprocessProtocol extends BaseProtocol {
+  /** `data` arrived on the child's stdout (fd 1) or stderr (fd 2); the Buffer is the protocol's to keep. */
+  pipeDataReceived(_fd: number, _data: Buffer): void {}
+
+  /** One of the child's pipes closed: `exc` is null for a clean end. */
+  pipeConnectionLost(_fd: number, _exc: Error | null): void {}
+
+  /** The child exited; transport.getReturncode() tells how. */
+  processExited(): void {}
+}
+
+type AnySubprocessProtocol = BaseProtocol & {
+  pipeDataReceived?(fd: number, data: Buffer): void;
+  pipeConnectionLost?(fd: number, exc: Error | null): void;
+  processExited?(): void;
+};
+
+/** The read end of the child's stdout or stderr (asyncio: a read pipe transport). */
+export class SubprocessReadPipe {
+  readonly #owner: SubprocessTransport;
+  readonly #fd: number;
+  readonly #stream: Readable;
+  #closing = false;
+  #paused = false;
+  #lost = false;
+
+  /** @internal */
+  constructor(owner: SubprocessTransport, fd: number, stream: Readable) {
+    this.#owner = owner;
+    this.#fd = fd;
+    this.#stream = stream;
+    stream.on('data', (chunk: Buffer) => owner._schedule(() => {
+      if (!this.#closing) owner._pipeDataReceived(fd, chunk);
+    }));
+    stream.on('end', () => owner._schedule(() => this._lost(null)));
+    stream.on('error', (error: Error) => owner._schedule(() => this._lost(error)));
+    stream.on('close', () => owner._schedule(() => this._lost(null)));
+  }
+
+  /** @internal Runs once, inside the loop. */
+  _lost(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    this.#owner._pipeConnectionLost(this.#fd, exc);
+  }
+
+  get _disconnected(): boolean {
+    return this.#lost;
+  }
+
+  pauseReading(): void {
+    if (this.#closing || this.#paused) return;
+    this.#paused = true;
+    this.#stream.pause();
+  }
+
+  resumeReading(): void {
+    if (this.#closing || !this.#paused) return;
+    this.#paused = false;
+    this.#stream.resume();
+  }
+
+  isReading(): boolean {
+    return !this.#paused && !this.#closing;
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#stream.destroy();
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
+    return name === 'pipe' ? this.#stream : defaultValue;
+  }
+
+  toString(): string {
+    return `<SubprocessReadPipe fd=${this.#fd}${this.#lost ? ' closed' : ''}>`;
+  }
+}
+
+/** The write end of the child's stdin (asyncio: a write pipe transport). */
+export class SubprocessWritePipe {
+  readonly #owner: SubprocessTransport;
+  readonly #stream: Writable;
+  #closing = false;
+  #lost = false;
+  #writesAfterLost = 0;
+  #protocolPaused = false;
+  #highWater = DEFAULT_HIGH_WATER;
+  #lowWater = DEFAULT_HIGH_WATER / 4;
+
+  /** @internal */
+  constructor(owner: SubprocessTransport, stream: Writable) {
+    this.#owner = owner;
+    this.#stream = stream;
+    // A child that exits before reading its stdin makes our writes fail with EPIPE: that is how
+    // the pipe ends, reported through pipeConnectionLost(0, exc), never thrown.
+    stream.on('error', (error: Error) => owner._schedule(() => this._lost(error)));
+    stream.on('close', () => owner._schedule(() => this._lost(null)));
+  }
+
+  /** @internal */
+  _lost(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    this.#owner._pipeConnectionLost(0, exc);
+  }
+
+  get _disconnected(): boolean {
+    return this.#lost;
+  }
+
+  write(data: Uint8Array | ArrayBufferView | string): void {
+    const bytes = toBytes(data);
+    if (bytes.length === 0) return;
+    if (this.#lost || this.#closing) {
+      if (++this.#writesAfterLost === 5) console.warn('pipe closed by peer or os.write(pipe, data) raised exception.');
+      return;
+    }
+    // A copy: Node's stream keeps the chunk until the kernel takes it, the caller may reuse it now.
+    this.#stream.write(Buffer.from(bytes), () => this.#owner._schedule(() => this.#maybeResume()));
+    if (this.#stream.writableLength > this.#highWater && !this.#protocolPaused) {
+      this.#protocolPaused = true;
+      this.#owner._pauseWriting();
+    }
+  }
+
+  writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
+    if (list === null || typeof (list as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError('list must be an iterable of bytes-like objects');
+    }
+    const chunks = Array.from(list, toBytes);
+    this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  }
+
+  #maybeResume(): void {
+    if (!this.#protocolPaused || this.#lost || this.#stream.writableLength > this.#lowWater) return;
+    this.#protocolPaused = false;
+    this.#owner._resumeWriting();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  /** Closes the child's stdin once what was written is sent (for a pipe, EOF is the close). */
+  writeEof(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#stream.end();
+  }
+
+  close(): void {
+    this.writeEof();
+  }
+
+  abort(): void {
+    this.#closing = true;
+    this.#stream.destroy();
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  getWriteBufferSize(): number {
+    return this.#lost ? 0 : this.#stream.writableLength;
+  }
+
+  setWriteBufferLimits(high?: number | null, low?: number | null): void {
+    let highWater = high ?? null;
+    let lowWater = low ?? null;
+    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
+    if (lowWater === null) lowWater = Math.floor(highWater / 4);
+    if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
+      throw new TypeError('high and low must be numbers');
+    }
+    if (!(highWater >= lowWater && lowWater >= 0)) {
+      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
+    }
+    this.#highWater = highWater;
+    this.#lowWater = lowWater;
+  }
+
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#lowWater, this.#highWater];
+  }
+
+  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
+    return name === 'pipe' ? this.#stream : defaultValue;
+  }
+
+  toString(): string {
+    return `<SubprocessWritePipe fd=0${this.#lost ? ' closed' : ''}>`;
+  }
+}
+
+export class SubprocessTransport {
+  readonly #loop: EventLoop;
+  #protocol: AnySubprocessProtocol;
+  readonly #child: ChildProcess;
+  readonly #pipes = new Map<number, SubprocessReadPipe | SubprocessWritePipe>();
+  #returncode: number | null = null;
+  #closed = false;
+  #finished = false;
+  #exitWaiters: ((returncode: number) => void)[] = [];
+
+  /** @internal Made by subprocessExec/subprocessShell once the child is running. */
+  constructor(loop: EventLoop, protocol: AnySubprocessProtocol, child: ChildProcess) {
+    this.#loop = loop;
+    this.#protocol = protocol;
+    this.#child = child;
+    if (child.stdin) this.#pipes.set(0, new SubprocessWritePipe(this, child.stdin));
+    if (child.stdout) this.#pipes.set(1, new SubprocessReadPipe(this, 1, child.stdout));
+    if (child.stderr) this.#pipes.set(2, new SubprocessReadPipe(this, 2, child.stderr));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      const returncode = code ?? -signalNumber(signal!);
+      this._schedule(() => this.#processExited(returncode));
+    });
+    // After a successful spawn, 'error' means a signal could not be sent; kill() reports that itself.
+    child.on('error', () => {});
+    loop.callSoon(() => this.#call('connectionMade', this));
+  }
+
+  getPid(): number {
+    return this.#child.pid!;
+  }
+
+  /** The exit status, -N if signal N killed the child, or null while it runs. */
+  getReturncode(): number | null {
+    return this.#returncode;
+  }
+
+  /** The transport of the child's fd 0, 1 or 2, or null when that one is not a pipe. */
+  getPipeTransport(fd: number): SubprocessReadPipe | SubprocessWritePipe | null {
+    return this.#pipes.get(fd) ?? null;
+  }
+
+  /** Sends `sig` (a name or a number); does nothing once the child has exited. */
+  sendSignal(sig: NodeJS.Signals | number): void {
+    const name = signalName(sig);
+    this.#checkProc();
+    if (this.#returncode !== null || this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    try {
+      this.#child.kill(name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
+  terminate(): void {
+    this.sendSignal('SIGTERM');
+  }
+
+  kill(): void {
+    this.sendSignal('SIGKILL');
+  }
+
+  /** Closes the pipes and kills the child if it still runs, as asyncio's close(). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const pipe of this.#pipes.values()) pipe.close();
+    if (this.#returncode === null && this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill('SIGKILL');
+    }
+  }
+
+  isClosing(): boolean {
+    return this.#closed;
+  }
+
+  getProtocol(): AnySubprocessProtocol {
+    return this.#protocol;
+  }
+
+  setProtocol(protocol: AnySubprocessProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
+    return name === 'subprocess' ? this.#child : defaultValue;
+  }
+
+  toString(): string {
+    const state = this.#closed ? ' closed' : this.#returncode !== null ? ` returncode=${this.#returncode}` : ' running';
+    return `<SubprocessTransport pid=${this.#child.pid}${state}>`;
+  }
+
+  /** @internal Resolves with the returncode once the child exited and every pipe closed (asyncio 3.12+). */
+  _wait(): Promise<number> {
+    if (this.#finished && this.#returncode !== null) return Promise.resolve(this.#returncode);
+    return new Promise((resolve) => this.#exitWaiters.push(resolve));
+  }
+
+  /** @internal Runs `fn` in the loop; events that come after the loop closed are dropped. */
+  _schedule(fn: () => void): void {
+    if (!this.#loop.isClosed()) this.#loop.callSoon(fn);
+  }
+
+  /** @internal */
+  _pipeDataReceived(fd: number, data: Buffer): void {
+    this.#call('pipeDataReceived', fd, data);
+  }
+
+  /** @internal */
+  _pipeConnectionLost(fd: number, exc: Error | null): void {
+    this.#call('pipeConnectionLost', fd, exc);
+    this.#tryFinish();
+  }
+
+  /** @internal The stdin pipe went over its high-water mark. */
+  _pauseWriting(): void {
+    this.#call('pauseWriting');
+  }
+
+  /** @internal */
+  _resumeWriting(): void {
+    this.#call('resumeWriting');
+  }
+
+  #processExited(returncode: number): void {
+    if (this.#returncode !== null) return;
+    this.#returncode = returncode;
+    this.#call('processExited');
+    this.#tryFinish();
+  }
+
+  #tryFinish(): void {
+    if (this.#finished || this.#returncode === null) return;
+    for (const pipe of this.#pipes.values()) if (!pipe._disconnected) return;
+    this.#finished = true;
+    this.#loop.callSoon(() => {
+      this.#call('connectionLost', null);
+      const returncode = this.#returncode!;
+      for (const resolve of this.#exitWaiters.splice(0)) resolve(returncode);
+    });
+  }
+
+  #call(method: 'connectionMade' | 'pipeDataReceived' | 'pipeConnectionLost' | 'processExited' | 'connectionLost' | 'pauseWriting' | 'resumeWriting', ...args: unknown[]): void {
+    const protocol = this.#protocol as unknown as Record<string, ((...args: unknown[]) => void) | undefined>;
+    try {
+      protocol[method]?.(...args);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({
+        message: `Exception in callback protocol.${method}()`,
+        exception,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+  }
+
+  #checkProc(): void {
+    if (this.#closed && this.#returncode === null && this.#child.exitCode === null && this.#child.signalCode === null) {
+      // asyncio raises ProcessLookupError once the transport is closed.
+      throw Object.assign(new Error('The subprocess transport is closed'), { name: 'ProcessLookupError', code: 'ESRCH' });
+    }
+  }
+}
+
+// ---- starting a child ------------------------------------------------------------------------
+
+/** Splits subprocessExec's (...args, options?) rest list and checks both. */
+export function splitArgs(rest: unknown[]): { args: string[]; options: SubprocessOptions } {
+  let options: SubprocessOptions = {};
+  const last = rest[rest.length - 1];
+  if (last !== null && typeof last === 'object') {
+    options = last as SubprocessOptions;
+    rest = rest.slice(0, -1);
+  }
+  const args = rest.map((arg, index) => {
+    if (typeof arg !== 'string') throw new TypeError(`program arguments must be strings, argument ${index + 1} is ${describeType(arg)}`);
+    return arg;
+  });
+  return { args, options };
+}
+
+function checkOptions(options: SubprocessOptions, extraKeys: readonly string[] = []): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
+      throw new TypeError(`options.${key} is not supported (supported: stdin, stdout, stderr, cwd, env${extraKeys.length ? ', ' + extraKeys.join(', ') : ''})`);
+    }
+  }
+  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw new TypeError(`options.cwd must be a string, not ${describeType(options.cwd)}`);
+  if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
+    throw new TypeError(`options.env must be an object, not ${describeType(options.env)}`);
+  }
+}
+
+type NodeStdio = 'pipe' | 'inherit' | 'ignore' | number;
+
+function stdioOf(value: unknown, name: string): NodeStdio {
+  if (value === undefined || value === null || value === 'inherit') return 'inherit';
+  if (value === 'pipe' || value === 'ignore') return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (value === STDOUT) throw new RangeError(`options.${name}: STDOUT can be used for stderr only`);
+  throw new TypeError(`options.${name} must be PIPE ('pipe'), DEVNULL ('ignore'), 'inherit', null or an fd, not ${describeType(value)}`);
+}
+
+/** Node's "spawn <program> ENOENT" error, made before spawning when Node's own check is bypassed. */
+function findProgram(program: string, options: SubprocessOptions): void {
+  const cwd = options.cwd ?? process.cwd();
+  const candidates = program.includes('/')
+    ? [path.resolve(cwd, program)]
+    : (options.env?.PATH ?? process.env.PATH ?? '/usr/bin:/bin').split(':').map((dir) => path.resolve(cwd, dir || '.', program));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) return;
+    } catch {
+      // not this one
+    }
+  }
+  throw Object.assign(new Error(`spawn ${program} ENOENT`), { code: 'ENOENT', errno: -2, syscall: `spawn ${program}`, path: program });
+}
+
+/** Spawns; resolves once the child runs, rejects with Node's spawn error (ENOENT, EACCES, ...). */
+async function startChild(
+  loop: EventLoop,
+  protocolFactory: () => AnySubprocessProtocol,
+  file: string,
+  args: string[],
+  options: SubprocessOptions,
+  shell: boolean,
+): Promise<[SubprocessTransport, AnySubprocessProtocol]> {
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  const stdin = stdioOf(options.stdin === undefined ? PIPE : options.stdin, 'stdin');
+  const stdout = stdioOf(options.stdout === undefined ? PIPE : options.stdout, 'stdout');
+  let stderr: NodeStdio;
+  let argv = args;
+  if (options.stderr === STDOUT) {
+    if (stdout === 'pipe') {
+      // Node cannot hand the child one pipe as two fds, so a shell makes fd 2 a copy of fd 1 and
+      // then execs the program (same pid, so signals and the returncode are the program's).
+      if (!shell) findProgram(file, options);
+      argv = shell ? ['-c', `exec 2>&1\n${args[1]}`] : ['-c', 'exec 2>&1; exec "$@"', 'sh', file, ...args];
+      file = shell ? file : '/bin/sh';
+      stderr = 'ignore';
+    } else {
+      // 'inherit' means our fd 1; an fd or 'ignore' is shared as it is.
+      stderr = stdout === 'inherit' ? 1 : stdout;
+    }
+  } else {
+    stderr = stdioOf(options.stderr === undefined ? PIPE : options.stderr, 'stderr');
+  }
+  const protocol = protocolFactory();
+  const stdio: StdioOptions = [stdin, stdout, stderr];
+  const child = spawn(file, argv, { stdio, cwd: options.cwd, env: options.env, windowsHide: true });
+  if (child.pid === undefined) {
+    // Node reports a failed spawn on the next tick as 'error'.
+    const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+    for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+    throw error;
+  }
+  const transport = new SubprocessTransport(loop, protocol, child);
+  // asyncio resolves after connectionMade has run.
+  await new Promise<void>((resolve) => loop.callSoon(resolve));
+  return [transport, protocol];
+}
+
+export function subprocessExec<P extends AnySubprocessProtocol>(
+  loop: EventLoop,
+  protocolFactory: () => P,
+  program: string,
+  rest: unknown[],
+): Promise<[SubprocessTransport, P]> {
+  try {
+    if (typeof protocolFactory !== 'function') throw new TypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
+    if (typeof program !== 'string' || program === '') throw new TypeError(`program must be a non-empty string, not ${describeType(program)}`);
+    const { args, options } = splitArgs(rest);
+    checkOptions(options);
+    return startChild(loop, protocolFactory, program, args, options, false) as Promise<[SubprocessTransport, P]>;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+export function subprocessShell<P extends AnySubprocessProtocol>(
+  loop: EventLoop,
+  protocolFactory: () => P,
+  cmd: string,
+  options: SubprocessOptions = {},
+): Promise<[SubprocessTransport, P]> {
+  try {
+    if (typeof protocolFactory !== 'function') throw new TypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
+    if (typeof cmd !== 'string') throw new TypeError(`cmd must be a string, not ${describeType(cmd)}`);
+    checkOptions(options);
+    return startChild(loop, protocolFactory, '/bin/sh', ['-c', cmd], options, true) as Promise<[SubprocessTransport, P]>;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+// ---- the streams level (asyncio.subprocess) ----------------------------------------------------
+
+/** Feeds the child's pipes into StreamReaders and gives stdin a StreamWriter (asyncio SubprocessStreamProtocol). */
+class SubprocessStreamProtocol extends SubprocessProtocol {
+  readonly #loop: EventLoop;
+  readonly #limit: number | undefined;
+  stdin: StreamWriter | null = null;
+  stdout: StreamReader | null = null;
+  stderr: StreamReader | null = null;
+  /** Flow control and connection state for the stdin writer (drain, waitClosed). */
+  readonly #stdinProtocol: StreamReaderProtocol;
+
+  constructor(loop: EventLoop, limit: number | undefined) {
+    super();
+    this.#loop = loop;
+    this.#limit = limit;
+    this.#stdinProtocol = new StreamReaderProtocol(new StreamReader(), null, loop);
+  }
+
+  override connectionMade(transport: Transport): void {
+    const subprocess = transport as unknown as SubprocessTransport;
+    const stdout = subprocess.getPipeTransport(1);
+    if (stdout !== null) {
+      this.stdout = new StreamReader({ limit: this.#limit });
+      this.stdout.setTransport(stdout as unknown as Transport);
+    }
+    const stderr = subprocess.getPipeTransport(2);
+    if (stderr !== null) {
+      this.stderr = new StreamReader({ limit: this.#limit });
+      this.stderr.setTransport(stderr as unknown as Transport);
+    }
+    const stdin = subprocess.getPipeTransport(0);
+    if (stdin !== null) this.stdin = new StreamWriter(stdin as unknown as Transport, this.#stdinProtocol, null, this.#loop);
+  }
+
+  override pipeDataReceived(fd: number, data: Buffer): void {
+    (fd === 1 ? this.stdout : fd === 2 ? this.stderr : null)?.feedData(data);
+  }
+
+  override pipeConnectionLost(fd: number, exc: Error | null): void {
+    if (fd === 0) {
+      this.#stdinProtocol.connectionLost(exc);
+      return;
+    }
+    const reader = fd === 1 ? this.stdout : fd === 2 ? this.stderr : null;
+    if (reader === null) return;
+    if (exc === null) reader.feedEof();
+    else reader.setException(exc);
+  }
+
+  override pauseWriting(): void {
+    this.#stdinProtocol.pauseWriting();
+  }
+
+  override resumeWriting(): void {
+    this.#stdinProtocol.resumeWriting();
+  }
+}
+
+/** A child started by createSubprocessExec/createSubprocessShell (asyncio.subprocess.Process). */
+export class Process {
+  readonly #transport: SubprocessTransport;
+  readonly #protocol: SubprocessStreamProtocol;
+  readonly stdin: StreamWriter | null;
+  readonly stdout: StreamReader | null;
+  readonly stderr: StreamReader | null;
+  readonly pid: number;
+
+  /** @internal */
+  constructor(transport: SubprocessTransport, protocol: SubprocessStreamProtocol) {
+    this.#transport = transport;
+    this.#protocol = protocol;
+    this.stdin = protocol.stdin;
+    this.stdout = protocol.stdout;
+    this.stderr = protocol.stderr;
+    this.pid = transport.getPid();
+  }
+
+  /** null while the child runs; then its exit status, or -N if signal N killed it. */
+  get returncode(): number | null {
+    return this.#transport.getReturncode();
+  }
+
+  /** Resolves with the returncode once the child exited and its pipes closed. */
+  wait(): Promise<number> {
+    return this.#transport._wait();
+  }
+
+  sendSignal(sig: NodeJS.Signals | number): void {
+    this.#transport.sendSignal(sig);
+  }
+
+  terminate(): void {
+    this.#transport.terminate();
+  }
+
+  kill(): void {
+    this.#transport.kill();
+  }
+
+  /**
+   * Writes `input` to stdin and closes it, reads stdout and stderr to EOF and waits for the exit;
+   * resolves with [stdout, stderr] (null for one that is not a pipe). A child that exits without
+   * reading its input is not an error, as in asyncio.
+   */
+  async communicate(input?: Uint8Array | string | null): Promise<[Buffer | null, Buffer | null]> {
+    if (input !== undefined && input !== null && this.stdin === null) {
+      throw new Error('communicate(input) needs stdin=PIPE');
+    }
+    const feed = async (): Promise<void> => {
+      const stdin = this.stdin;
+      if (stdin === null) return;
+      try {
+        if (input !== undefined && input !== null && toBytes(input).length > 0) {
+          stdin.write(input);
+          await stdin.drain();
+        }
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
+      }
+      stdin.close();
+    };
+    const [, stdout, stderr] = await Promise.all([
+      feed(),
+      this.stdout === null ? null : this.stdout.read(),
+      this.stderr === null ? null : this.stderr.read(),
+    ]);
+    await this.wait();
+    return [stdout, stderr];
+  }
+
+  toString(): string {
+    return `<Process ${this.pid}>`;
+  }
+
+  /** @internal */
+  get _protocol(): SubprocessStreamProtocol {
+    return this.#protocol;
+  }
+}
+
+function streamOptions(options: CreateSubprocessOptions): [SubprocessOptions, number | undefined] {
+  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
+  const { limit, ...rest } = options;
+  if (limit !== undefined && (typeof limit !== 'number' || !(limit > 0))) throw new RangeError('options.limit must be a positive number');
+  // asyncio.create_subprocess_* default to None (inherit) for all three, unlike the loop methods.
+  return [{ stdin: null, stdout: null, stderr: null, ...rest }, limit];
+}
+
+/** asyncio.create_subprocess_exec(program, ...args, { stdin, stdout, stderr, cwd, env, limit }). */
+export async function createSubprocessExec(program: string, ...rest: unknown[]): Promise<Process> {
+  const loop = getRunningLoop();
+  const { args, options } = splitArgs(rest);
+  const [spawnOptions, limit] = streamOptions(options as CreateSubprocessOptions);
+  const [transport, protocol] = await loop.subprocessExec(() => new SubprocessStreamProtocol(loop, limit), program, ...args, spawnOptions);
+  return new Process(transport, protocol);
+}
+
+/** asyncio.create_subprocess_shell(cmd, { stdin, stdout, stderr, cwd, env, limit }). */
+export async function createSubprocessShell(cmd: string, options: CreateSubprocessOptions = {}): Promise<Process> {
+  const loop = getRunningLoop();
+  const [spawnOptions, limit] = streamOptions(options);
+  const [transport, protocol] = await loop.subprocessShell(() => new SubprocessStreamProtocol(loop, limit), cmd, spawnOptions);
+  return new Process(transport, protocol);
+}
