@@ -233,8 +233,9 @@ export class SSLTransport implements Transport {
       },
       final: (callback) => {
         // close_notify has been written: half-close TCP as Node's tls does.
+        // Not once the peer has ended its side: it may be gone, and shutdown() would fail.
         const rawTransport = this.#raw;
-        if (rawTransport !== null && !rawTransport.isClosing() && rawTransport.canWriteEof()) rawTransport.writeEof();
+        if (rawTransport !== null && !rawTransport.isClosing() && !duplex.readableEnded && rawTransport.canWriteEof()) rawTransport.writeEof();
         callback();
       },
       destroy: (error, callback) => {
@@ -429,7 +430,14 @@ export class SSLTransport implements Transport {
   }
 
   #onEnd(): void {
-    if (this.#lost || !this.#made || this.#closing) return;
+    if (this.#lost) return;
+    if (!this.#made) {
+      // The peer hung up during the handshake (a client's TLSSocket reports this itself).
+      this.#fail(Object.assign(new Error('Connection lost during the SSL handshake'), { code: 'ECONNRESET' }));
+      this.#tls?.destroy();
+      return;
+    }
+    if (this.#closing) return;
     let keepOpen: boolean | void;
     try {
       keepOpen = this.#protocol.eofReceived?.();
