@@ -207,8 +207,11 @@ pub fn flagIsSet(fd: i32, level: i32, name: u32) bool {
 
 /// One datagram to `address`, or to the connected peer when `address` is null.
 pub fn sendTo(fd: i32, bytes: []const u8, address: ?*const posix.sockaddr, address_len: posix.socklen_t) Result(usize) {
+    // An empty slice's pointer may be any address, and the kernel checks it even for 0 bytes.
+    const empty: [1]u8 = .{0};
+    const pointer = if (bytes.len == 0) &empty else bytes.ptr;
     while (true) {
-        const rc = c.sendto(fd, bytes.ptr, bytes.len, send_flags, address, if (address == null) 0 else address_len);
+        const rc = c.sendto(fd, pointer, bytes.len, send_flags, address, if (address == null) 0 else address_len);
         if (rc >= 0) return .{ .ok = @intCast(rc) };
         const err = lastErrno(rc);
         if (err == .INTR) continue;
