@@ -18,6 +18,8 @@ const GROUPS = {
   echo: './echo.mjs',
   threads: './threads.mjs',
   sharded: './sharded.mjs',
+  udp: './udp.mjs',
+  tls: './tls.mjs',
 };
 
 // Every repetition starts from a collected heap, so the process needs --expose-gc: re-spawn once
