@@ -56,6 +56,7 @@ pub fn build(b: *std.Build) void {
     const bench_tools = [_]struct { name: []const u8, source: []const u8 }{
         .{ .name = "zloop-loadgen", .source = "bench/native/loadgen.zig" },
         .{ .name = "echo-ceiling", .source = "bench/native/echo_ceiling.zig" },
+        .{ .name = "udp-loadgen", .source = "bench/native/udp_loadgen.zig" },
     };
     for (bench_tools) |tool| {
         const exe = b.addExecutable(.{
