@@ -53,7 +53,16 @@ export function loopEndpoint(loop: EventLoop, peer: LoopRef | { buffer: SharedAr
     for (const listener of listeners) deliver(listener, data);
   });
   const endpoint: EndpointShape = {
-    postMessage: (message) => target.callSoonThreadsafe(name, message),
+    postMessage(message) {
+      // Like a MessagePort whose other end closed, a closed loop drops what is sent to it
+      // (comlink posts release messages from finalizers, long after either side may be gone).
+      if (!target.isOpen()) return;
+      try {
+        target.callSoonThreadsafe(name, message);
+      } catch (error) {
+        if (target.isOpen()) throw error;
+      }
+    },
     addEventListener: (_type, listener) => void listeners.add(listener),
     removeEventListener: (_type, listener) => void listeners.delete(listener),
   };

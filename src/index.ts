@@ -42,3 +42,21 @@ export { SSLTransport } from './tls.js';
 export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './tls.js';
 export type { UnixConnectionOptions } from './connections.js';
 export type { OpenUnixConnectionOptions } from './streams.js';
+export { ReadPipeTransport, WritePipeTransport, PipeInfo } from './pipes.js';
+export {
+  SubprocessProtocol,
+  SubprocessTransport,
+  SubprocessReadPipe,
+  SubprocessWritePipe,
+  Process,
+  createSubprocessExec,
+  createSubprocessShell,
+  PIPE,
+  STDOUT,
+  DEVNULL,
+} from './subprocess.js';
+export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './subprocess.js';
+export { DatagramProtocol, DatagramTransport } from './datagram.js';
+export { AF_UNSPEC, AF_INET, AF_INET6 } from './dns.js';
+export type { AnyDatagramProtocol, CreateDatagramEndpointOptions, DatagramAddress } from './datagram.js';
+export type { TaskFactory } from './loop.js';

@@ -28,13 +28,19 @@ import {
   RECORDS_MAX,
   type ReactorHandle,
 } from './native.js';
-import type { AnyProtocol, ProtocolFactory } from './protocols.js';
+import type { AnyProtocol, BaseProtocol, ProtocolFactory } from './protocols.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
 import type { Server } from './server.js';
 import { LoopRef, Mailbox } from './threadsafe.js';
+import { connectReadPipe, connectWritePipe, type ReadPipeTransport, type WritePipeTransport } from './pipes.js';
+import { SignalHandlers } from './signals.js';
+import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
 import { TimerQueue } from './timer-heap.js';
+import { type AnyDatagramProtocol, createDatagramEndpoint, type CreateDatagramEndpointOptions, type DatagramTransport } from './datagram.js';
+import { sendfile } from './sendfile.js';
 import type { Transport } from './transports.js';
 import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
+import type { FileHandle } from 'node:fs/promises';
 
 export type ExceptionContext = {
   message?: string;
@@ -42,11 +48,14 @@ export type ExceptionContext = {
   [key: string]: unknown;
 };
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+export type TaskFactory = (loop: EventLoop, target: TaskTarget<any>, options: { name?: string }) => Task<any>;
 
 /** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
 export interface SocketOwner {
   /** One record for this socket: kind from RecordKind, a and b as the reactor documents them. */
   _onSocketRecord(kind: number, a: number, b: number): void;
+  /** Told when the socket is released (closed) by whoever holds it, if the owner wants to know. */
+  _onSocketReleased?(): void;
 }
 
 // asyncio's numbers: compact the heap once it holds over 100 timers, more than half cancelled.
@@ -74,6 +83,9 @@ export class EventLoop {
   /** Made by the first ref(); other threads push calls into it. */
   #mailbox: Mailbox | null = null;
   #defaultExecutor: Executor | null = null;
+  /** This loop's addSignalHandler handlers (signals.ts); made on first use. */
+  #signalHandlers: SignalHandlers | null = null;
+  #taskFactory: TaskFactory | null = null;
   #tasksAfterPrune = 0;
 
   #closed = false;
@@ -242,6 +254,7 @@ export class EventLoop {
     if (this.#running) throw new Error('Cannot close a running event loop');
     if (this.#closed) return;
     this.#closed = true;
+    this.#signalHandlers?.removeAll();
     this.#ready.clear();
     for (const timer of this.#timers.clear()) timer._scheduled = false;
     this.#cancelledTimers = 0;
@@ -265,11 +278,25 @@ export class EventLoop {
 
   createTask<T>(fnOrPromise: TaskTarget<T>, options: { name?: string } = {}): Task<T> {
     this.#checkClosed();
-    const task = new Task<T>(this, fnOrPromise, options.name);
+    const factory = this.#taskFactory;
+    const task = factory === null ? new Task<T>(this, fnOrPromise, options.name) : (factory(this, fnOrPromise, options) as Task<T>);
     this.#tasks.add(task);
     // Done tasks are dropped in bulk once the set doubles, so tracking costs O(1) per task.
     if (this.#tasks.size > 2 * this.#tasksAfterPrune + 64) this.allTasks();
     return task;
+  }
+
+  /**
+   * Makes createTask call `factory(loop, target, options)` instead of `new Task(...)`; null
+   * restores the default. As asyncio's, the factory must return a Task (or a subclass) of this loop.
+   */
+  setTaskFactory(factory: TaskFactory | null): void {
+    if (factory !== null && typeof factory !== 'function') throw new TypeError('task factory must be a callable or None');
+    this.#taskFactory = factory;
+  }
+
+  getTaskFactory(): TaskFactory | null {
+    return this.#taskFactory;
   }
 
   /** The tasks of this loop that are not done yet. */
@@ -370,6 +397,22 @@ export class EventLoop {
     return createUnixConnection(this, protocolFactory, path, options);
   }
 
+  /** A UDP endpoint (datagram.ts): bound to localAddr and/or connected to remoteAddr. */
+  createDatagramEndpoint<P extends AnyDatagramProtocol>(
+    protocolFactory: () => P,
+    options?: CreateDatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]> {
+    return createDatagramEndpoint(this, protocolFactory, options);
+  }
+
+  /**
+   * Sends `count` bytes (to its end when null) of `file` (a FileHandle or an fd) from `offset`
+   * over `transport` with sendfile(2) (sendfile.ts); resolves to the bytes sent.
+   */
+  sendfile(transport: Transport, file: FileHandle | number, offset = 0, count: number | null = null, fallback = true): Promise<number> {
+    return sendfile(this, transport, file, offset, count, fallback);
+  }
+
   /**
    * Upgrades a connected `transport` (carrying `protocol`) to TLS; resolves to the new transport
    * once the handshake is done (tls.ts). The old transport must not be used afterwards.
@@ -460,6 +503,46 @@ export class EventLoop {
   readonly #runMail = (batch: Buffer): void => {
     this.#mailbox!.runCalls(batch, (context) => this.callExceptionHandler(context));
   };
+
+  // ---- pipes, subprocesses and signals (pipes.ts, subprocess.ts, signals.ts) ---------------
+
+  /** Reads `fd` (a pipe, socket or character device) with a new protocol; the transport owns the fd. */
+  connectReadPipe<P extends AnyProtocol>(protocolFactory: ProtocolFactory<P>, fd: number): Promise<[ReadPipeTransport, P]> {
+    return connectReadPipe(this, protocolFactory, fd);
+  }
+
+  /** Writes `fd` (a pipe, socket or character device) for a new protocol; the transport owns the fd. */
+  connectWritePipe<P extends AnyProtocol>(protocolFactory: ProtocolFactory<P>, fd: number): Promise<[WritePipeTransport, P]> {
+    return connectWritePipe(this, protocolFactory, fd);
+  }
+
+  /**
+   * Runs `program` with `args`; a last argument that is an object is the options
+   * ({ stdin, stdout, stderr, cwd, env }; each stdio defaults to PIPE, as asyncio's).
+   */
+  subprocessExec<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    program: string,
+    ...args: (string | SubprocessOptions)[]
+  ): Promise<[SubprocessTransport, P]> {
+    return subprocessExec(this, protocolFactory, program, args);
+  }
+
+  /** Runs `cmd` with /bin/sh -c. */
+  subprocessShell<P extends BaseProtocol>(protocolFactory: () => P, cmd: string, options?: SubprocessOptions): Promise<[SubprocessTransport, P]> {
+    return subprocessShell(this, protocolFactory, cmd, options);
+  }
+
+  /** Runs `callback(...args)` on this loop whenever signal `sig` (a name or number) arrives; main thread only. */
+  addSignalHandler(sig: NodeJS.Signals | number, callback: Callback, ...args: unknown[]): void {
+    this.#checkClosed();
+    (this.#signalHandlers ??= new SignalHandlers(this)).add(sig, callback, args);
+  }
+
+  /** Returns true if a handler for `sig` was removed. */
+  removeSignalHandler(sig: NodeJS.Signals | number): boolean {
+    return (this.#signalHandlers ??= new SignalHandlers(this)).remove(sig);
+  }
 
   // ---- fd watchers ------------------------------------------------------------------------
 
@@ -602,8 +685,10 @@ export class EventLoop {
 
   /** @internal Stops routing records for `fd` and closes it (after the current batch, if any). */
   _releaseSocket(fd: number): void {
-    if (this.#socketOwners[fd] === undefined) return;
+    const owner = this.#socketOwners[fd];
+    if (owner === undefined) return;
     this.#socketOwners[fd] = undefined;
+    owner._onSocketReleased?.();
     if (this.#closed) return; // closing the reactor closed every socket
     if (this.#dispatchingRecords) this.#socketsToClose.push(fd);
     else native.closeSocket(this.#reactor, fd);

@@ -35,6 +35,24 @@ export interface NativeAddon {
   /** [accepted, bytesIn, bytesOut] since the reactor was made. */
   reactorCounters(reactor: ReactorHandle): [number, number, number];
 
+  // UDP and sendfile (src/datagram.ts, src/sendfile.ts). Hosts are IP literals: JS resolves names.
+  /** A UDP socket, bound and/or connected when the hosts are given: fd or -errno. */
+  openDatagram(
+    reactor: ReactorHandle,
+    family: 4 | 6,
+    localHost: string | null,
+    localPort: number,
+    remoteHost: string | null,
+    remotePort: number,
+    flags: number,
+  ): number;
+  /** One datagram to host:port (or the connected peer when host is null): bytes still queued, or -errno. */
+  sendDatagram(reactor: ReactorHandle, fd: number, data: Uint8Array, host: string | null, port: number): number;
+  /** 1 if the option is on: name 1 SO_BROADCAST, 2 SO_REUSEPORT. */
+  socketFlag(fd: number, name: 1 | 2): number;
+  /** Starts sendfile(2) of fileFd[offset, offset + count) to a stream socket: 0, then a sendfileDone or failed record; or -errno. */
+  sendfile(reactor: ReactorHandle, fd: number, fileFd: number, offset: number, count: number): number;
+
   // The cross-thread mailbox (native/reactor/mailbox.zig); `mailbox` views a SharedArrayBuffer.
   mailboxAttach(reactor: ReactorHandle, mailbox: Uint8Array): void;
   mailboxClose(mailbox: Uint8Array): void;
@@ -43,6 +61,9 @@ export interface NativeAddon {
   /** Pushes the (u32 length, bytes) messages of batch[0, length) under one lock: bytes taken, -2 closed, -3 too large. */
   mailboxPushMany(mailbox: Uint8Array, batch: Uint8Array, length: number): number;
   mailboxDrain(mailbox: Uint8Array, out: Uint8Array): number;
+
+  /** Sets or clears O_NONBLOCK on `fd` (pipe transports): 0 or -errno. */
+  setBlocking(fd: number, blocking: boolean): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -70,9 +91,18 @@ export const RecordKind = {
   failed: 5,
   written: 6,
   connected: 7,
+  /** a = offset of the sender's address (DATAGRAM_ADDRESS_BYTES), the payload follows; b = payload length. */
+  datagram: 8,
+  /** bytes sent = a * 2^31 + b. */
+  sendfileDone: 9,
 } as const;
 
-export const FailedPhase = { read: 1, write: 2, accept: 3 } as const;
+export const FailedPhase = { read: 1, write: 2, accept: 3, sendfile: 4 } as const;
+
+/** The sender's address in front of each datagram's payload (sockets.encodeAddress in Zig). */
+export const DATAGRAM_ADDRESS_BYTES = 32;
+
+export const DatagramFlag = { reuseAddress: 1, reusePort: 2, broadcast: 4 } as const;
 
 export const ListenFlag = {
   reuseAddress: 1,

@@ -477,10 +477,111 @@ fn reactorCounters(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return array;
 }
 
+// ---- UDP and sendfile ------------------------------------------------------------------------
+
+const DatagramFlags = struct {
+    const reuse_address = 1;
+    const reuse_port = 2;
+    const broadcast = 4;
+};
+
+/// An IP address from (host, port) arguments, or null when host is null/undefined; `invalid`
+/// is set when host is a string that is not an IP address (JS resolves names first).
+fn optionalAddress(env: napi.Env, host_value: napi.Value, port_value: napi.Value, comptime name: []const u8, invalid: *bool) napi.Thrown!?std.net.Address {
+    var value_type: c.napi_valuetype = undefined;
+    try napi.check(env, c.napi_typeof(env, host_value, &value_type));
+    if (value_type != c.napi_string) return null;
+    var host_buffer: [128]u8 = undefined;
+    const host = try napi.string(env, host_value, &host_buffer, name);
+    const port = try napi.int32(env, port_value, name ++ " port");
+    return std.net.Address.parseIp(host, @intCast(port & 0xffff)) catch {
+        invalid.* = true;
+        return null;
+    };
+}
+
+/// openDatagram(reactor, family (4|6), localHost | null, localPort, remoteHost | null, remotePort, flags): fd or -errno
+fn openDatagram(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(7, env, info);
+    const self = try openReactor(env, argv[0]);
+    const family: u32 = if (try napi.int32(env, argv[1], "family") == 6) std.posix.AF.INET6 else std.posix.AF.INET;
+    var invalid = false;
+    const local = try optionalAddress(env, argv[2], argv[3], "localHost", &invalid);
+    const remote = try optionalAddress(env, argv[4], argv[5], "remoteHost", &invalid);
+    if (invalid) return errnoValue(env, .INVAL);
+    const flags = try napi.int32(env, argv[6], "flags");
+    return resultValue(env, i32, self.reactor.openDatagram(family, local, remote, .{
+        .reuse_address = flags & DatagramFlags.reuse_address != 0,
+        .reuse_port = flags & DatagramFlags.reuse_port != 0,
+        .broadcast = flags & DatagramFlags.broadcast != 0,
+    }));
+}
+
+/// sendDatagram(reactor, fd, data, host | null, port): bytes still queued, or -errno
+fn sendDatagram(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(5, env, info);
+    const self = try openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    const data = try napi.bytes(env, argv[2], "data");
+    var invalid = false;
+    const address = try optionalAddress(env, argv[3], argv[4], "host", &invalid);
+    if (invalid) return errnoValue(env, .INVAL);
+    return resultValue(env, usize, self.reactor.sendDatagram(fd, data, address));
+}
+
+/// socketFlag(fd, name): 1 if SO_BROADCAST (name 1) or SO_REUSEPORT (name 2) is on, else 0.
+fn socketFlag(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const fd = try napi.int32(env, argv[0], "fd");
+    const option: u32 = switch (try napi.int32(env, argv[1], "name")) {
+        1 => std.posix.SO.BROADCAST,
+        2 => std.posix.SO.REUSEPORT,
+        else => return napi.throwType(env, "name must be 1 (SO_BROADCAST) or 2 (SO_REUSEPORT)"),
+    };
+    return napi.number(env, if (sockets.flagIsSet(fd, std.posix.SOL.SOCKET, option)) 1 else 0);
+}
+
+/// sendfile(reactor, fd, fileFd, offset, count): 0 (a sendfile_done or failed record follows) or -errno
+fn sendfile(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(5, env, info);
+    const self = try openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    const file_fd = try napi.int32(env, argv[2], "fileFd");
+    const offset = try napi.double(env, argv[3], "offset");
+    const count = try napi.double(env, argv[4], "count");
+    const limit: f64 = 9007199254740991; // Number.MAX_SAFE_INTEGER
+    if (!(offset >= 0 and offset <= limit) or !(count >= 0 and count <= limit)) return errnoValue(env, .INVAL);
+    return optionalErrnoValue(env, self.reactor.sendfile(fd, file_fd, @intFromFloat(offset), @intFromFloat(count)));
+}
+
 /// socketsOpen(reactor): sockets the reactor owns (for leak checks).
 fn socketsOpen(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const self = try openReactor(env, (try napi.args(1, env, info))[0]);
     return napi.number(env, @floatFromInt(self.reactor.sockets_open));
+}
+
+/// setBlocking(fd, blocking): 0 or -errno. Sets or clears O_NONBLOCK, as Python's
+/// os.set_blocking: pipe transports read and write fds that Node has no API to make non-blocking.
+fn setBlocking(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const fd = try napi.int32(env, argv[0], "fd");
+    var blocking = false;
+    try napi.check(env, c.napi_get_value_bool(env, argv[1], &blocking));
+    const posix = std.posix;
+    // The raw call, not std.posix.fcntl: that one treats EBADF as unreachable, and a bad fd from JS must be an error.
+    const get_result = posix.system.fcntl(fd, posix.F.GETFL, @as(usize, 0));
+    switch (posix.errno(get_result)) {
+        .SUCCESS => {},
+        else => |err| return errnoValue(env, err),
+    }
+    const nonblock: usize = @as(u32, @bitCast(posix.O{ .NONBLOCK = true }));
+    const flags: usize = @intCast(get_result);
+    const next = if (blocking) flags & ~nonblock else flags | nonblock;
+    if (next == flags) return napi.number(env, 0);
+    switch (posix.errno(posix.system.fcntl(fd, posix.F.SETFL, next))) {
+        .SUCCESS => return napi.number(env, 0),
+        else => |err| return errnoValue(env, err),
+    }
 }
 
 fn resultValue(env: napi.Env, comptime T: type, result: sockets.Result(T)) !napi.Value {
@@ -638,6 +739,10 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "closeSocket", export_(closeSocket) },
         .{ "socketAddress", export_(socketAddress) },
         .{ "socketsOpen", export_(socketsOpen) },
+        .{ "openDatagram", export_(openDatagram) },
+        .{ "sendDatagram", export_(sendDatagram) },
+        .{ "socketFlag", export_(socketFlag) },
+        .{ "sendfile", export_(sendfile) },
         .{ "detachSocket", export_(detachSocket) },
         .{ "adoptSocket", export_(adoptSocket) },
         .{ "reactorCounters", export_(reactorCounters) },
@@ -646,6 +751,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "mailboxPush", export_(mailboxPush) },
         .{ "mailboxPushMany", export_(mailboxPushMany) },
         .{ "mailboxDrain", export_(mailboxDrain) },
+        .{ "setBlocking", export_(setBlocking) },
     };
     inline for (functions) |entry| {
         var function: napi.Value = null;
