@@ -8,7 +8,8 @@ import type { EventLoop, SocketOwner } from './loop.js';
 import { native, RecordKind } from './native.js';
 import type { ProtocolFactory } from './protocols.js';
 import { systemError } from './system-error.js';
-import { type SocketFamily, SocketTransport, TransportSocket, type TransportTracker } from './transports.js';
+import { SSLTransport } from './tls.js';
+import { type SocketFamily, SocketTransport, type Transport, TransportSocket, type TransportTracker } from './transports.js';
 
 /** asyncio waits this long before accepting again after EMFILE and friends. */
 const ACCEPT_RETRY_DELAY = 1;
@@ -97,12 +98,12 @@ export class Server implements TransportTracker {
 
   /** Closes every connection gracefully (each flushes its write buffer first). */
   closeClients(): void {
-    for (const transport of [...this.#transports]) transport.close();
+    for (const transport of [...this.#transports]) userFacing(transport).close();
   }
 
   /** Aborts every connection at once. */
   abortClients(): void {
-    for (const transport of [...this.#transports]) transport.abort();
+    for (const transport of [...this.#transports]) userFacing(transport).abort();
   }
 
   /** Resolves once the server is closed and every connection it accepted is gone. */
@@ -212,6 +213,15 @@ export class Server implements TransportTracker {
     this.#waiters = [];
     for (const waiter of waiters) if (!waiter.done()) waiter.setResult();
   }
+}
+
+/**
+ * The transport the user's protocol holds: for a TLS connection, the SSLTransport over this raw
+ * one, so closing sends close_notify first.
+ */
+function userFacing(transport: SocketTransport): Transport {
+  const owner = (transport.getProtocol() as { _owner?: unknown })._owner;
+  return owner instanceof SSLTransport ? owner : transport;
 }
 
 function inodeOf(path: string): number {
