@@ -7,6 +7,7 @@
 // (EAGAIN, ENOBUFS) is queued whole in the reactor and sent when the socket is writable, with
 // WRITTEN records driving asyncio's write-buffer water marks. Errors of one datagram (an ICMP
 // "port unreachable" on a connected socket, EMSGSIZE, ...) go to errorReceived; the endpoint stays.
+import { WriteFlowControl } from './flow-control.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
@@ -75,7 +76,6 @@ export type CreateDatagramEndpointOptions = {
 };
 
 /** asyncio's default high-water mark for datagram transports, low = high / 4. */
-const DEFAULT_HIGH_WATER = 64 * 1024;
 /** Sender addresses remembered per transport so a busy peer costs no string formatting. */
 const ADDRESS_CACHE_MAX = 4096;
 
@@ -89,9 +89,7 @@ export class DatagramTransport implements SocketOwner {
   #closing = false;
   #lost = false;
   #bufferSize = 0;
-  #highWater = DEFAULT_HIGH_WATER;
-  #lowWater = DEFAULT_HIGH_WATER / 4;
-  #protocolPaused = false;
+  readonly #flow: WriteFlowControl;
   #sendsAfterLost = 0;
   /** Sends waiting for a host name to resolve keep later sends behind them, in order. */
   #pending: Promise<void> | null = null;
@@ -102,6 +100,7 @@ export class DatagramTransport implements SocketOwner {
   /** @internal Made by createDatagramEndpoint; the reactor already reads the socket. */
   constructor(loop: EventLoop, fd: number, family: 'IPv4' | 'IPv6', protocol: AnyDatagramProtocol, address: DatagramAddress | null) {
     this.#loop = loop;
+    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;
     this.#family = family;
     this.#protocol = protocol;
@@ -191,24 +190,11 @@ export class DatagramTransport implements SocketOwner {
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    let highWater = high ?? null;
-    let lowWater = low ?? null;
-    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
-    if (lowWater === null) lowWater = Math.floor(highWater / 4);
-    if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
-      throw new TypeError('high and low must be numbers');
-    }
-    if (!(highWater >= lowWater && lowWater >= 0)) {
-      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
-    }
-    this.#highWater = highWater;
-    this.#lowWater = lowWater;
-    if (this.#bufferSize > highWater) this.#pauseProtocol();
-    else if (this.#bufferSize <= lowWater) this.#resumeProtocol();
+    this.#flow.setLimits(high, low, this.#bufferSize);
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#lowWater, this.#highWater];
+    return this.#flow.limits();
   }
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
@@ -248,7 +234,7 @@ export class DatagramTransport implements SocketOwner {
       return;
     }
     this.#bufferSize = queued;
-    if (queued > this.#highWater) this.#pauseProtocol();
+    this.#flow.update(queued);
   }
 
   #sendLater(bytes: Buffer, host: Promise<string | null>, port: number): void {
@@ -310,7 +296,7 @@ export class DatagramTransport implements SocketOwner {
 
   #onWritten(queued: number): void {
     this.#bufferSize = queued;
-    if (queued <= this.#lowWater) this.#resumeProtocol();
+    this.#flow.update(queued);
     if (queued === 0 && this.#closing && this.#pendingCount === 0) this.#release(null);
   }
 
@@ -319,26 +305,6 @@ export class DatagramTransport implements SocketOwner {
       this.#protocol.errorReceived(exc);
     } catch (exception) {
       this.#fatalError(exception, 'Fatal error: protocol.errorReceived() call failed.');
-    }
-  }
-
-  #pauseProtocol(): void {
-    if (this.#protocolPaused) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
-  }
-
-  #resumeProtocol(): void {
-    if (!this.#protocolPaused) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, transport: this, protocol: this.#protocol });
     }
   }
 

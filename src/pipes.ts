@@ -10,6 +10,7 @@
 //   read pipe:  connectionMade -> dataReceived* -> eofReceived? -> connectionLost
 //   write pipe: connectionMade -> (pauseWriting -> resumeWriting)* -> connectionLost
 // The transport owns the fd: it closes it after connectionLost, as asyncio closes its pipe.
+import { WriteFlowControl } from './flow-control.js';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import type { EventLoop } from './loop.js';
 import { native } from './native.js';
@@ -20,7 +21,6 @@ import { checkFd } from './validate.js';
 
 /** asyncio's max_size for one read of a pipe. */
 const READ_MAX_BYTES = 256 * 1024;
-const DEFAULT_HIGH_WATER = 64 * 1024;
 /** asyncio logs a warning once this many writes were made after the pipe was lost. */
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
 
@@ -219,13 +219,12 @@ export class WritePipeTransport {
   #connLost = 0;
   #fdClosed = false;
   #watchingClose = false;
-  #protocolPaused = false;
-  #highWater = DEFAULT_HIGH_WATER;
-  #lowWater = DEFAULT_HIGH_WATER / 4;
+  readonly #flow: WriteFlowControl;
 
   /** @internal Use loop.connectWritePipe. */
   constructor(loop: EventLoop, fd: number, protocol: AnyProtocol) {
     this.#loop = loop;
+    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;
     this.#protocol = protocol;
     this.#info = new PipeInfo(fd);
@@ -284,7 +283,7 @@ export class WritePipeTransport {
     // A copy: the caller may reuse its buffer once write() returns.
     this.#buffer.push(Uint8Array.prototype.slice.call(rest));
     this.#bufferSize += rest.length;
-    if (this.#bufferSize > this.#highWater) this.#pauseProtocol();
+    this.#flow.update(this.#bufferSize);
   }
 
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
@@ -316,7 +315,7 @@ export class WritePipeTransport {
       this.#buffer = [];
       this.#bufferSize = 0;
       this.#loop.removeWriter(this.#fd);
-      this.#resumeProtocol();
+      this.#flow.update(0);
       if (this.#closing) {
         this.#stopWatchingClose();
         this.#callConnectionLost(null);
@@ -326,7 +325,7 @@ export class WritePipeTransport {
     if (written > 0) {
       this.#buffer = [data.subarray(written)];
       this.#bufferSize -= written;
-      if (this.#bufferSize <= this.#lowWater) this.#resumeProtocol();
+      this.#flow.update(this.#bufferSize);
     }
   };
 
@@ -364,24 +363,11 @@ export class WritePipeTransport {
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    let highWater = high ?? null;
-    let lowWater = low ?? null;
-    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
-    if (lowWater === null) lowWater = Math.floor(highWater / 4);
-    if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
-      throw new TypeError('high and low must be numbers');
-    }
-    if (!(highWater >= lowWater && lowWater >= 0)) {
-      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
-    }
-    this.#highWater = highWater;
-    this.#lowWater = lowWater;
-    if (this.#bufferSize > highWater) this.#pauseProtocol();
-    else if (this.#bufferSize <= lowWater) this.#resumeProtocol();
+    this.#flow.setLimits(high, low, this.#bufferSize);
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#lowWater, this.#highWater];
+    return this.#flow.limits();
   }
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
@@ -398,26 +384,6 @@ export class WritePipeTransport {
 
   toString(): string {
     return `<WritePipeTransport fd=${this.#fd} ${this.#fdClosed ? 'closed' : this.#closing ? 'closing' : 'open'} bufsize=${this.#bufferSize}>`;
-  }
-
-  #pauseProtocol(): void {
-    if (this.#protocolPaused) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
-  }
-
-  #resumeProtocol(): void {
-    if (!this.#protocolPaused || this.#bufferSize > this.#lowWater) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
   }
 
   #fatalError(exception: unknown, message: string): void {

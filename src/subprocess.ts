@@ -15,6 +15,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { EventLoop } from './loop.js';
+import { WriteFlowControl } from './flow-control.js';
 import { BaseProtocol } from './protocols.js';
 import { getRunningLoop } from './running.js';
 import { signalName, signalNumber } from './signals.js';
@@ -43,7 +44,6 @@ export type SubprocessOptions = {
 export type CreateSubprocessOptions = SubprocessOptions & { limit?: number };
 
 const OPTION_KEYS = new Set(['stdin', 'stdout', 'stderr', 'cwd', 'env']);
-const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** What a subprocess protocol gets; every method is optional to override (asyncio SubprocessProtocol). */
 export class SubprocessProtocol extends BaseProtocol {
@@ -139,14 +139,15 @@ export class SubprocessWritePipe {
   #closing = false;
   #lost = false;
   #writesAfterLost = 0;
-  #protocolPaused = false;
-  #highWater = DEFAULT_HIGH_WATER;
-  #lowWater = DEFAULT_HIGH_WATER / 4;
+  /** The marks apply to Node's stream buffer; the transport relays pause/resume to its protocol. */
+  readonly #flow: WriteFlowControl;
 
   /** @internal */
   constructor(owner: SubprocessTransport, stream: Writable) {
     this.#owner = owner;
     this.#stream = stream;
+    const relay = { pauseWriting: () => owner._pauseWriting(), resumeWriting: () => owner._resumeWriting() };
+    this.#flow = new WriteFlowControl(owner._loopForErrors, this, () => relay);
     // A child that exits before reading its stdin makes our writes fail with EPIPE: that is how
     // the pipe ends, reported through pipeConnectionLost(0, exc), never thrown.
     stream.on('error', (error: Error) => owner._schedule(() => this._lost(error)));
@@ -174,10 +175,7 @@ export class SubprocessWritePipe {
     }
     // A copy: Node's stream keeps the chunk until the kernel takes it, the caller may reuse it now.
     this.#stream.write(Buffer.from(bytes), () => this.#owner._schedule(() => this.#maybeResume()));
-    if (this.#stream.writableLength > this.#highWater && !this.#protocolPaused) {
-      this.#protocolPaused = true;
-      this.#owner._pauseWriting();
-    }
+    this.#flow.update(this.#stream.writableLength);
   }
 
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
@@ -189,9 +187,7 @@ export class SubprocessWritePipe {
   }
 
   #maybeResume(): void {
-    if (!this.#protocolPaused || this.#lost || this.#stream.writableLength > this.#lowWater) return;
-    this.#protocolPaused = false;
-    this.#owner._resumeWriting();
+    if (this.#flow.paused && !this.#lost) this.#flow.update(this.#stream.writableLength);
   }
 
   canWriteEof(): boolean {
@@ -223,22 +219,11 @@ export class SubprocessWritePipe {
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    let highWater = high ?? null;
-    let lowWater = low ?? null;
-    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
-    if (lowWater === null) lowWater = Math.floor(highWater / 4);
-    if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
-      throw new TypeError('high and low must be numbers');
-    }
-    if (!(highWater >= lowWater && lowWater >= 0)) {
-      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
-    }
-    this.#highWater = highWater;
-    this.#lowWater = lowWater;
+    this.#flow.setLimits(high, low, this.getWriteBufferSize());
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#lowWater, this.#highWater];
+    return this.#flow.limits();
   }
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
@@ -362,6 +347,11 @@ export class SubprocessTransport {
   _pipeConnectionLost(fd: number, exc: Error | null): void {
     this.#call('pipeConnectionLost', fd, exc);
     this.#tryFinish();
+  }
+
+  /** @internal Where the stdin pipe's flow control reports a failing callback. */
+  get _loopForErrors(): EventLoop {
+    return this.#loop;
   }
 
   /** @internal The stdin pipe went over its high-water mark. */

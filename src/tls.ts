@@ -17,12 +17,12 @@ import tls from 'node:tls';
 import type { TimerHandle } from './handles.js';
 import type { EventLoop } from './loop.js';
 import { Protocol, type AnyProtocol } from './protocols.js';
+import { WriteFlowControl } from './flow-control.js';
 import { toBytes, type Transport } from './transports.js';
 
 /** asyncio's defaults, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;
 export const SSL_SHUTDOWN_TIMEOUT = 30;
-const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** Options for tls.createSecureContext, plus the verification settings a context does not hold. */
 export type SslOptions = tls.SecureContextOptions & {
@@ -191,9 +191,7 @@ export class SSLTransport implements Transport {
   #closing = false;
   #lost = false;
   #reading = true;
-  #protocolPaused = false;
-  #highWater = DEFAULT_HIGH_WATER;
-  #lowWater = DEFAULT_HIGH_WATER / 4;
+  readonly #flow: WriteFlowControl;
   /** The raw transport asked us to stop writing; the Duplex holds its write callback meanwhile. */
   #rawWritePaused = false;
   #pendingRawCallback: (() => void) | null = null;
@@ -203,6 +201,7 @@ export class SSLTransport implements Transport {
   /** @internal Made by createConnection/createServer/startTls. */
   constructor(loop: EventLoop, protocol: AnyProtocol, setup: TlsSetup, callConnectionMade: boolean, onHandshake: HandshakeDone | null) {
     this.#loop = loop;
+    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#setup = setup;
     this.#protocol = protocol;
     this.#buffered = typeof protocol.getBuffer === 'function';
@@ -477,14 +476,7 @@ export class SSLTransport implements Transport {
     const socket = this.#tls;
     if (socket === null || this.#lost || socket.writableEnded) return;
     socket.write(bytes, this.#afterWrite);
-    if (!this.#protocolPaused && this.getWriteBufferSize() > this.#highWater) {
-      this.#protocolPaused = true;
-      try {
-        this.#protocol.pauseWriting();
-      } catch (exception) {
-        this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, transport: this, protocol: this.#protocol });
-      }
-    }
+    this.#flow.update(this.getWriteBufferSize());
   }
 
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
@@ -506,18 +498,11 @@ export class SSLTransport implements Transport {
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    let highWater = high ?? null;
-    let lowWater = low ?? null;
-    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
-    if (lowWater === null) lowWater = Math.floor(highWater / 4);
-    if (!(highWater >= lowWater && lowWater >= 0)) throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
-    this.#highWater = highWater;
-    this.#lowWater = lowWater;
-    this.#checkResume();
+    this.#flow.setLimits(high, low, this.getWriteBufferSize());
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#lowWater, this.#highWater];
+    return this.#flow.limits();
   }
 
   /** Cleartext not yet encrypted and sent, plus ciphertext the raw transport still holds. */
@@ -525,14 +510,9 @@ export class SSLTransport implements Transport {
     return (this.#tls?.writableLength ?? 0) + (this.#raw?.getWriteBufferSize() ?? 0);
   }
 
+  /** Called as written bytes leave the buffers: resumes a paused protocol at the low mark. */
   #checkResume(): void {
-    if (!this.#protocolPaused || this.#lost || this.getWriteBufferSize() > this.#lowWater) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
+    if (this.#flow.paused && !this.#lost) this.#flow.update(this.getWriteBufferSize());
   }
 
   // ---- reading ---------------------------------------------------------------------------------

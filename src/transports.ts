@@ -5,10 +5,9 @@
 import type { EventLoop, SocketOwner } from './loop.js';
 import { native, RecordKind, FailedPhase } from './native.js';
 import type { AnyProtocol } from './protocols.js';
+import { WriteFlowControl } from './flow-control.js';
 import { isConnectionLostError, systemError } from './system-error.js';
 
-/** asyncio's default high-water mark; the low-water mark defaults to a quarter of it. */
-const DEFAULT_HIGH_WATER = 64 * 1024;
 
 export type SocketFamily = 'IPv4' | 'IPv6' | 'unix';
 
@@ -67,16 +66,15 @@ export class SocketTransport implements Transport, SocketOwner {
   #lost = false;
   #eofWritten = false;
   #reading = true;
-  #protocolPaused = false;
   #bufferSize = 0;
-  #highWater = DEFAULT_HIGH_WATER;
-  #lowWater = DEFAULT_HIGH_WATER / 4;
+  readonly #flow: WriteFlowControl;
   #writesAfterLost = 0;
   #socket: TransportSocket | undefined;
 
   /** @internal Made by createConnection/createServer; the reactor already reads the socket. */
   constructor(loop: EventLoop, fd: number, family: SocketFamily, protocol: AnyProtocol, tracker: TransportTracker | null) {
     this.#loop = loop;
+    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;
     this.#family = family;
     this.#protocol = protocol;
@@ -134,7 +132,7 @@ export class SocketTransport implements Transport, SocketOwner {
       return;
     }
     this.#bufferSize = queued;
-    if (queued > this.#highWater) this.#pauseProtocol();
+    this.#flow.update(queued);
   }
 
   /** Writes all the chunks with one send (they are joined first). */
@@ -162,24 +160,11 @@ export class SocketTransport implements Transport, SocketOwner {
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    let highWater = high ?? null;
-    let lowWater = low ?? null;
-    if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
-    if (lowWater === null) lowWater = Math.floor(highWater / 4);
-    if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
-      throw new TypeError('high and low must be numbers');
-    }
-    if (!(highWater >= lowWater && lowWater >= 0)) {
-      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
-    }
-    this.#highWater = highWater;
-    this.#lowWater = lowWater;
-    if (this.#bufferSize > highWater) this.#pauseProtocol();
-    else if (this.#bufferSize <= lowWater) this.#resumeProtocol();
+    this.#flow.setLimits(high, low, this.#bufferSize);
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#lowWater, this.#highWater];
+    return this.#flow.limits();
   }
 
   getWriteBufferSize(): number {
@@ -306,28 +291,8 @@ export class SocketTransport implements Transport, SocketOwner {
 
   #onWritten(queued: number): void {
     this.#bufferSize = queued;
-    if (queued <= this.#lowWater) this.#resumeProtocol();
+    this.#flow.update(queued);
     if (queued === 0 && this.#closing) this.#release(null);
-  }
-
-  #pauseProtocol(): void {
-    if (this.#protocolPaused) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
-  }
-
-  #resumeProtocol(): void {
-    if (!this.#protocolPaused) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, transport: this, protocol: this.#protocol });
-    }
   }
 
   /** asyncio's _fatal_error: log unless the peer just went away, then close at once. */
