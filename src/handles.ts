@@ -1,6 +1,6 @@
 // Handle and TimerHandle: what callSoon and callLater return (asyncio events.py). A handle runs
 // its callback once; an exception goes to the loop's exception handler and the loop goes on.
-import type { ReadyChunk } from './deque.js';
+import type { ReadyChunk } from './ready-queue.js';
 import type { Callback } from './validate.js';
 
 /** What a handle needs from its loop; kept narrow so handles.ts does not import loop.ts. */
@@ -18,7 +18,7 @@ export class Handle {
   /** @internal */ _args: unknown[] | null;
   /** @internal */ _cancelled = false;
   /** @internal */ readonly _loop: HandleOwner;
-  // Where callSoon put the callback in the ready queue (deque.ts). The queue keeps the callback and
+  // Where callSoon put the callback in the ready queue (ready-queue.ts). The queue keeps the callback and
   // its arguments, not this object, so a handle nobody keeps dies young instead of being copied by
   // every scavenge while it waits; cancel() reaches the slot through these three fields. The
   // generation tells whether the slot still holds this callback or the chunk was reused since.

@@ -12,7 +12,7 @@ import {
   type UnixServerOptions,
 } from './connections.js';
 import { type SslOption, startTls, type StartTlsOptions } from './tls.js';
-import { ReadyQueue } from './deque.js';
+import { ReadyQueue } from './ready-queue.js';
 import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
 import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from './executor.js';
 import { Future, Task, type TaskTarget } from './futures.js';

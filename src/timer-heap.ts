@@ -9,7 +9,7 @@
 // (deadline, sequence) of both, so the order is exactly that of one heap of every timer.
 // Measured on the bench (1e5 callLater over 100 delays): one heap of all timers cost ~550 ns per
 // push and ~700 ns per pop; a list push is O(1) and a pop sifts through a heap of ~100 lists.
-import type { ReadyQueue } from './deque.js';
+import type { ReadyQueue } from './ready-queue.js';
 import { peekTimerSequence, type TimerHandle } from './handles.js';
 
 /**
