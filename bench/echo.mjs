@@ -21,7 +21,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runZig } from '../scripts/zig.mjs';
-import { median, printTable, formatNumber, positiveNumber } from './harness.mjs';
+import { median, printTable, formatNumber, positiveNumber, ratio, runJsonProcess, warnIfContended } from './harness.mjs';
 
 export const name = 'echo';
 export const title = 'TCP echo over loopback: zloop protocol / buffered / streams vs node:net and a Zig epoll ceiling';
@@ -119,27 +119,8 @@ export function startServer(spec) {
 export function runLoad(server, size, connections, warmupS) {
   const pidArgs = (server.pids ?? [server.pid]).flatMap((pid) => ['--pid', String(pid)]);
   const args = [HOST, String(server.port), String(connections), String(size), String(SECONDS), '--warmup', String(warmupS), ...pidArgs];
-  const [file, ...rest] = pin(CLIENT_CPU, [LOADGEN, ...args]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    // The load generator stops by itself; this only catches a hung one.
-    const timer = setTimeout(() => child.kill('SIGKILL'), (warmupS + SECONDS + 15) * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (code !== 0) return reject(new Error(`load generator ${signal ?? `status ${code}`}: ${stderr.trim() || 'no message'}`));
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        reject(new Error(`load generator printed '${stdout.trim()}'`));
-      }
-    });
-  });
+  // The load generator stops by itself; the timeout only catches a hung one.
+  return runJsonProcess(pin(CLIENT_CPU, [LOADGEN, ...args]), warmupS + SECONDS + 15, 'load generator', children);
 }
 
 export function killAll() {
@@ -261,20 +242,8 @@ function printConfig(size, connections, servers, samples, failures) {
     ]);
   }
   printTable(['server', 'req/s', 'p50 µs', 'p99 µs', 'cpu µs/req', 'srv cpu%', 'cli cpu%', 'vs node:net', 'cpu vs ceiling', 'target', 'met'], rows);
-  // A ping-pong pair pinned to two CPUs keeps at least one of them busy; when neither is, other
-  // processes took the CPUs and req/s measures the scheduler's share rather than the server.
-  const busiest = Math.max(...[...summaries.values()].map((summary) => Math.max(summary.cpuPercent, summary.clientCpuPercent)));
-  if (busiest < CONTENDED_PERCENT) {
-    console.log(
-      `warning: no server or client reached ${CONTENDED_PERCENT}% CPU (busiest ${busiest.toFixed(0)}%): other processes shared these CPUs, ` +
-        'so req/s and latency here are not the servers\' own; cpu µs/req still is.',
-    );
-  }
+  warnIfContended(summaries.values(), CONTENDED_PERCENT);
   return missed;
-}
-
-function ratio(value) {
-  return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
 }
 
 function formatSize(bytes) {

@@ -16,6 +16,7 @@
 // This machine is noisy (2 cores, repeats differ by 10-40%), so the two peers are interleaved
 // (zloop, node, zloop, node, ...) with a garbage collection and a short pause before every run,
 // one warm-up pair is thrown away, and the median of the repetitions is reported.
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Measured repetitions per peer, after one warm-up; override with ZLOOP_BENCH_REPEATS. */
@@ -165,4 +166,49 @@ export function positiveNumber(variable, text, fallback) {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${variable} must be a positive number, got ${text}`);
   return value;
+}
+
+/**
+ * Runs a load generator (`command` is [file, ...args]) that prints one JSON line and exits 0;
+ * resolves with the parsed line. `timeoutS` only catches a hung one: they stop by themselves.
+ * `children`, if given, holds the running child so a caller can kill it on exit.
+ */
+export function runJsonProcess(command, timeoutS, label, children = null) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    children?.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    child.stderr.on('data', (data) => (stderr += data));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children?.delete(child);
+      if (code !== 0) return reject(new Error(`${label} ${signal ?? `status ${code}`}: ${stderr.trim() || 'no message'}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        reject(new Error(`${label} printed '${stdout.trim()}'`));
+      }
+    });
+  });
+}
+
+export function ratio(value) {
+  return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
+}
+
+/**
+ * A ping-pong pair pinned to two CPUs keeps at least one of them busy; when neither is, other
+ * processes took the CPUs and req/s measures the scheduler's share rather than the server.
+ */
+export function warnIfContended(summaries, thresholdPercent) {
+  const busiest = Math.max(...[...summaries].map((summary) => Math.max(summary.cpuPercent, summary.clientCpuPercent)));
+  if (busiest < thresholdPercent) {
+    console.log(
+      `warning: no server or client reached ${thresholdPercent}% CPU (busiest ${busiest.toFixed(0)}%): other processes shared these CPUs, ` +
+        "so req/s and latency here are not the servers' own; cpu µs/req still is.",
+    );
+  }
 }

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLIENT_CPU, HOST, SECONDS, SERVER_CPU, buildTools, enablePinning, killAll, runLoad, startServer } from './echo.mjs';
-import { REPEATS, median, printTable, formatNumber, positiveNumber } from './harness.mjs';
+import { REPEATS, median, printTable, formatNumber, positiveNumber, ratio, warnIfContended } from './harness.mjs';
 
 export const name = 'sharded';
 export const title = 'TCP echo, 2 shards: zloop createShardedServer (2 threads) vs Node cluster (2 worker processes), same CPU';
@@ -173,16 +173,7 @@ function printSize(size, servers, samples, failures) {
     ]);
   }
   printTable(['server', 'req/s', 'p50 µs', 'p99 µs', 'cpu µs/req', 'srv cpu%', 'cli cpu%', 'req/s vs cluster', 'cpu vs cluster', 'target', 'met'], rows);
-  const busiest = Math.max(...[...summaries.values()].map((summary) => Math.max(summary.cpuPercent, summary.clientCpuPercent)));
-  if (busiest < CONTENDED_PERCENT) {
-    console.log(
-      `warning: no server or client reached ${CONTENDED_PERCENT}% CPU (busiest ${busiest.toFixed(0)}%): other processes shared these CPUs, ` +
-        "so req/s and latency here are not the servers' own; cpu µs/req still is.",
-    );
-  }
+  warnIfContended(summaries.values(), CONTENDED_PERCENT);
   return missed;
 }
 
-function ratio(value) {
-  return Number.isFinite(value) ? `${value.toFixed(2)}x` : '-';
-}

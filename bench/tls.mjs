@@ -9,14 +9,14 @@
 // (10 ms ticks) over the measured window divided by the requests.
 //
 // Environment: ZLOOP_BENCH_SECONDS (default 2.5), ZLOOP_BENCH_TLS_REPEATS (default 3).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLIENT_CPU, enablePinning, HOST, killAll, SECONDS, startServer } from './echo.mjs';
-import { formatNumber, median, positiveNumber, printTable } from './harness.mjs';
+import { formatNumber, median, positiveNumber, printTable, runJsonProcess } from './harness.mjs';
 
 export const name = 'tls';
 export const title = "TLS echo over loopback: zloop (ssl option) vs Node's tls server";
@@ -42,23 +42,7 @@ function makeCerts() {
 function runLoad(server, size, warmupS, ca, pinned) {
   const args = [LOADGEN, HOST, String(server.port), String(CONNECTIONS), String(size), String(SECONDS), String(warmupS), ca, String(server.pid)];
   const command = pinned ? ['taskset', '-c', CLIENT_CPU, process.execPath, ...args] : [process.execPath, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (warmupS + SECONDS + 20) * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`tls load generator ${signal ?? `status ${code}`}: ${stderr.trim() || 'no message'}`));
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        reject(new Error(`tls load generator printed '${stdout.trim()}'`));
-      }
-    });
-  });
+  return runJsonProcess(command, warmupS + SECONDS + 20, 'tls load generator');
 }
 
 export async function run() {

@@ -7,11 +7,10 @@
 // the load generator reads the server's CPU time from /proc/PID/stat at the window edges, so
 // cpu µs/req covers every thread of the server. Medians of ZLOOP_BENCH_ECHO_REPEATS (default 3)
 // runs of ZLOOP_BENCH_SECONDS (default 2.5) each.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTools, CLIENT_CPU, enablePinning, HOST, killAll, SECONDS, startServer } from './echo.mjs';
-import { formatNumber, median, positiveNumber, printTable } from './harness.mjs';
+import { formatNumber, median, positiveNumber, printTable, runJsonProcess } from './harness.mjs';
 
 export const name = 'udp';
 export const title = 'UDP echo over loopback: zloop DatagramProtocol vs node:dgram';
@@ -34,23 +33,7 @@ let pinned = false;
 function runLoad(server, size, inFlight, warmupS) {
   const args = [HOST, String(server.port), String(inFlight), String(size), String(SECONDS), '--warmup', String(warmupS), '--pid', String(server.pid)];
   const command = pinned ? ['taskset', '-c', CLIENT_CPU, LOADGEN, ...args] : [LOADGEN, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (warmupS + SECONDS + 15) * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`udp load generator ${signal ?? `status ${code}`}: ${stderr.trim() || 'no message'}`));
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        reject(new Error(`udp load generator printed '${stdout.trim()}'`));
-      }
-    });
-  });
+  return runJsonProcess(command, warmupS + SECONDS + 15, 'udp load generator');
 }
 
 export async function run() {
