@@ -58,16 +58,18 @@ export interface SocketOwner {
   _onSocketReleased?(): void;
 }
 
-// asyncio's numbers: compact the heap once it holds over 100 timers, more than half cancelled.
-const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
-const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
 /** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
 const CLOCK_RESOLUTION = 1e-6;
 
 export class EventLoop {
   readonly #ready = new ReadyQueue();
   readonly #timers = new TimerQueue();
-  #cancelledTimers = 0;
+  /**
+   * While an iteration runs, timers due by this time are the ones it runs; a timer scheduled
+   * meanwhile that is due by then waits in #lateTimers for the next iteration, as in asyncio.
+   */
+  #dueUntil = -Infinity;
+  #lateTimers: TimerHandle[] = [];
   readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
   readonly #receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
   /** The native side holds these three weakly while the loop is idle, so the loop owns them. */
@@ -154,7 +156,8 @@ export class EventLoop {
     const when = this.time() + delay;
     const timer = new TimerHandle(when, callback, args, this);
     // One FIFO list per delay (timer-heap.ts): when() is time() + delay, as asyncio's call_later.
-    this.#timers.pushLater(delay, timer);
+    if (when > this.#dueUntil) this.#timers.pushLater(delay, timer);
+    else this.#lateTimers.push(timer);
     if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
     return timer;
   }
@@ -171,29 +174,20 @@ export class EventLoop {
       for (let index = 2; index < count; index++) args[index - 2] = arguments[index];
     }
     const timer = new TimerHandle(when, callback, args, this);
-    this.#timers.pushAt(timer);
+    if (when > this.#dueUntil) this.#timers.pushAt(timer);
+    else this.#lateTimers.push(timer);
     if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
     return timer;
   }
 
   /** @internal Called by TimerHandle.cancel(). */
   _timerHandleCancelled(timer: TimerHandle): void {
-    // A due timer already moved to the ready queue is skipped there; the timer queue holds it no more.
-    if (this.#timers.isMovedToReady(timer)) return;
-    this.#cancelledTimers++;
-    const scheduled = this.#timers.size;
-    if (
-      scheduled > MIN_SCHEDULED_TIMERS_FOR_COMPACTION &&
-      this.#cancelledTimers / scheduled > MIN_CANCELLED_TIMERS_FRACTION
-    ) {
-      for (const dropped of this.#timers.filter((timer) => !timer._cancelled)) dropped._scheduled = false;
-      this.#cancelledTimers = 0;
-    }
+    this.#timers.cancel(timer);
   }
 
-  /** Diagnostics: timers in the heap, cancelled ones not yet dropped included. */
+  /** Diagnostics: timers scheduled and not run yet, cancelled ones not yet dropped included. */
   get scheduledTimerCount(): number {
-    return this.#timers.size;
+    return this.#timers.size + this.#lateTimers.length;
   }
 
   // ---- running ----------------------------------------------------------------------------
@@ -256,8 +250,8 @@ export class EventLoop {
     this.#closed = true;
     this.#signalHandlers?.removeAll();
     this.#ready.clear();
-    for (const timer of this.#timers.clear()) timer._scheduled = false;
-    this.#cancelledTimers = 0;
+    this.#timers.clear();
+    this.#lateTimers = [];
     this.#readers.clear();
     this.#writers.clear();
     this.#socketOwners.length = 0;
@@ -624,7 +618,7 @@ export class EventLoop {
     }
     if (this.#ready.length > 0) {
       shared[Header.workPending] = 1;
-    } else if (this.#timers.size > 0 && this.#timers.peek()!._when !== this.#armedDeadline) {
+    } else if (this.#timers.size > 0 && this.#timers.nextDeadline() !== this.#armedDeadline) {
       this.#armTimer();
     }
   }
@@ -694,15 +688,20 @@ export class EventLoop {
     else native.closeSocket(this.#reactor, fd);
   }
 
-  /** Moves due timers to the ready queue, then runs the callbacks that were ready at its start. */
+  /**
+   * Runs the callbacks that were ready at its start, then the timers due at its start, as
+   * asyncio's _run_once does (it moves those timers behind the ready callbacks; they run here
+   * straight from the timer queue, which is the same order).
+   */
   #runOnce(): void {
     this.#inRunOnce = true;
     const timers = this.#timers;
-    // Due timers, cancelled ones included, go behind what is ready; cancelled ones are skipped there.
-    if (timers.size > 0) timers.moveDue(this.time() + CLOCK_RESOLUTION, this.#ready);
+    const dueUntil = timers.size > 0 ? this.time() + CLOCK_RESOLUTION : -Infinity;
+    this.#dueUntil = dueUntil;
     const ready = this.#ready;
     const count = ready.length;
-    if (this.#debug) {
+    const debug = this.#debug;
+    if (debug) {
       for (let index = 0; index < count; index++) {
         const handle = ready.shift(this);
         if (handle !== null && !handle._cancelled) this.#runTimed(handle);
@@ -710,18 +709,27 @@ export class EventLoop {
     } else {
       ready.run(count, this);
     }
-    timers.movedRan();
+    if (dueUntil !== -Infinity) timers.runDue(dueUntil, this, debug ? this.#runTimed : null);
+    this.#dueUntil = -Infinity;
+    if (this.#lateTimers.length > 0) this.#queueLateTimers();
     this.#inRunOnce = false;
   }
 
-  #runTimed(handle: Handle): void {
+  /** Queues the timers scheduled during the iteration that were due by its start (see #dueUntil). */
+  #queueLateTimers(): void {
+    const late = this.#lateTimers;
+    this.#lateTimers = [];
+    for (const timer of late) if (!timer._cancelled) this.#timers.pushAt(timer);
+  }
+
+  readonly #runTimed = (handle: Handle): void => {
     const started = this.time();
     handle._run();
     const elapsed = this.time() - started;
     if (elapsed >= this.slowCallbackDuration) {
       console.warn(`Executing ${handle.toString()} took ${elapsed.toFixed(3)} seconds`);
     }
-  }
+  };
 
   #endRun(): void {
     this.#stopping = false;
@@ -747,12 +755,7 @@ export class EventLoop {
   /** Arms the native timer for the earliest live deadline (only the deadline crosses to Zig). */
   #armTimer(): void {
     if (!this.#running) return;
-    const timers = this.#timers;
-    while (timers.size > 0 && timers.peek()!._cancelled) {
-      timers.pop()!._scheduled = false;
-      this.#cancelledTimers--;
-    }
-    const next = timers.size > 0 ? timers.peek()!._when : Infinity;
+    const next = this.#timers.nextDeadline();
     if (next === this.#armedDeadline) return;
     this.#armedDeadline = next;
     native.armTimer(this.#reactor, next === Infinity ? -1 : Math.max(0, (next - this.time()) * 1000));

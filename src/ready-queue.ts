@@ -7,21 +7,19 @@
 // and copied, and the ones that were used up are kept (up to POOLED_CHUNKS_MAX) for reuse.
 // Measured on the bench (1e6 callSoon then run): the old design (one Handle plus a rest-arguments
 // array per call, in one doubling ring) spent ~70% of its time in GC.
-import { callbackFailed, Handle, type HandleOwner, type TimerHandle } from './handles.js';
+import { callbackFailed, Handle, type HandleOwner } from './handles.js';
 import type { Callback } from './validate.js';
 
 /** Slots per chunk; each slot is two entries: the callback (or a Handle) and its arguments. */
 const CHUNK_SLOTS = 8192;
 /** Spare chunks kept per queue for reuse: 16 x 4096 callbacks queued before a new one is made. */
 const POOLED_CHUNKS_MAX = 16;
-/** The second entry of a slot that holds a due TimerHandle (see pushTimer). */
-const TIMER_ENTRY: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 /**
  * @internal One block of the ready queue. A slot holds (callback, args) from callSoon, (Handle,
- * null) for a handle queued as itself (fd watchers), (TimerHandle, TIMER_ENTRY) for a due timer,
- * or (null, null) once it ran or was cancelled. A slot is written once per generation; the generation goes up whenever the chunk
- * starts over, so a stale handle cannot cancel whoever holds its old slot now.
+ * null) for a handle queued as itself (fd watchers), or (null, null) once it ran or was cancelled.
+ * A slot is written once per generation; the generation goes up whenever the chunk starts over,
+ * so a stale handle cannot cancel whoever holds its old slot now.
  */
 export class ReadyChunk {
   readonly entries: (Callback | Handle | unknown[] | null)[] = new Array(CHUNK_SLOTS * 2).fill(null);
@@ -79,24 +77,6 @@ export class ReadyQueue {
   }
 
   /**
-   * Queues a due timer, cancelled or not: the timer queue moves due timers here without reading
-   * them (see timer-heap.ts), so the timer's `_scheduled` flag is cleared, and a cancelled one
-   * skipped, only when its slot is reached (TimerQueue.isMovedToReady covers the time between).
-   */
-  pushTimer(timer: TimerHandle): void {
-    let chunk = this.#tail;
-    let slot = this.#tailSlot;
-    if (slot === CHUNK_SLOTS) {
-      chunk = this.#appendChunk();
-      slot = 0;
-    }
-    chunk.entries[slot * 2] = timer;
-    chunk.entries[slot * 2 + 1] = TIMER_ENTRY;
-    this.#tailSlot = slot + 1;
-    this.#length++;
-  }
-
-  /**
    * Runs the `count` oldest entries (the caller checks `count <= length`). Callbacks queued while
    * this runs go behind them. An exception goes to `owner`'s exception handler, with a Handle equal
    * to the one callSoon returned (the queue does not keep that one; see the top of this file).
@@ -121,7 +101,6 @@ export class ReadyQueue {
         }
       } else if (entry !== null) {
         const handle = entry as Handle;
-        if (args === TIMER_ENTRY) (handle as TimerHandle)._scheduled = false;
         if (!handle._cancelled) handle._run();
       }
     }
@@ -143,18 +122,13 @@ export class ReadyQueue {
     entries[slot * 2 + 1] = null;
     this.#advance(chunk, slot);
     if (typeof entry === 'function') return new Handle(entry, args, owner, chunk, slot, generation);
-    if (args === TIMER_ENTRY) (entry as TimerHandle)._scheduled = false;
     return entry as Handle | null;
   }
 
   /** Drops everything queued; handles that point into the queue can no longer reach it. */
   clear(): void {
     for (let chunk: ReadyChunk | null = this.#head; chunk !== null; chunk = chunk.next) {
-      const entries = chunk.entries;
-      for (let index = 1; index < entries.length; index += 2) {
-        if (entries[index] === TIMER_ENTRY) (entries[index - 1] as TimerHandle)._scheduled = false;
-      }
-      entries.fill(null);
+      chunk.entries.fill(null);
       chunk.generation++;
     }
     this.#head = new ReadyChunk();

@@ -1,260 +1,335 @@
-// The timer queue: what callLater and callAt schedule, popped in deadline order, equal deadlines in
+// The timer queue: what callLater and callAt schedule, run in deadline order, equal deadlines in
 // scheduling order (asyncio's heapq gets the same from TimerHandle comparing by `when` and
-// insertion). Cancelled timers are removed lazily, when popped or when the loop compacts.
+// insertion). Cancelled timers are dropped lazily, when reached or when the queue compacts.
 //
 // callLater timers go to one FIFO list per distinct delay, as Node's timers do: the loop's clock is
 // monotonic, so within one list the deadlines (now + delay) never go down and appending keeps the
 // list sorted, in O(1). A small heap orders the lists by their first timer. callAt timers, whose
-// deadlines come in any order, go to a binary heap (TimerHeap). Popping always takes the earliest
-// (deadline, sequence) of both, so the order is exactly that of one heap of every timer.
-// Measured on the bench (1e5 callLater over 100 delays): one heap of all timers cost ~550 ns per
-// push and ~700 ns per pop; a list push is O(1) and a pop sifts through a heap of ~100 lists.
-import type { ReadyQueue } from './ready-queue.js';
-import { peekTimerSequence, type TimerHandle } from './handles.js';
+// deadlines come in any order, go to a binary heap of handles (TimerHeap). runDue always takes the
+// earliest (deadline, sequence) of both, so the order is exactly that of one heap of every timer.
+//
+// A list keeps each timer's callback, arguments, deadline and sequence in two arrays, not the
+// TimerHandle that callLater returns: the handle finds its entry again by sequence (binary search)
+// to cancel it. So a handle the caller drops dies young, as Node's Timeout objects cannot, and
+// 1e5 pending timers leave the scavenger nothing per timer to copy but four array slots.
+// Due timers run straight from the lists, after the callbacks that were ready when the iteration
+// began (EventLoop.#runOnce), rather than being copied into the ready queue first.
+// Measured on the bench (1e5 callLater over 100 delays, fresh loop): handles held by the queue
+// and copied into the ready queue cost ~1.8 µs per timer, half of it GC.
+import { callbackFailed, type Handle, type HandleOwner, TimerHandle } from './handles.js';
+import type { Callback } from './validate.js';
+
+// asyncio's numbers: compact once the queue holds over 100 timers, more than half of them cancelled.
+const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
+const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
+/** A list moves its live entries to the front once this many dead ones lead them (and they are half). */
+const LIST_SHIFT_MIN = 1024;
+
+/** Runs one due timer in debug mode (timed); the fast path calls the callback itself. */
+export type TimedRun = (handle: Handle) => void;
 
 /**
- * The callLater timers of one delay, earliest first: a ring buffer of handles with their deadline
- * and sequence kept beside them in typed arrays. Ordering and moving due timers reads only these
- * arrays, never the handles: timers are scattered over the heap (the scavenger promotes them list
- * by list), and touching each one while merging the lists cost a cache miss or two per timer.
+ * @internal The callLater timers of one delay, earliest first. Timer i (head <= i < tail) has its
+ * deadline and sequence at keys[2i] and keys[2i + 1] (a double array, no boxing) and its callback
+ * and arguments at calls[2i] and calls[2i + 1]; a cancelled timer's callback is null.
  */
-class TimerList {
+export class TimerList {
   readonly delay: number;
-  handles: (TimerHandle | undefined)[] = new Array(8);
-  whens = new Float64Array(8);
-  sequences = new Float64Array(8);
+  keys: number[] = emptyDoubleArray();
+  calls: unknown[] = [];
   head = 0;
-  length = 0;
-  mask = 7;
+  tail = 0;
   /** The first timer's deadline and sequence, copied here for the list heap. */
-  when = 0;
-  sequence = 0;
+  when = Number.NaN;
+  sequence = Number.NaN;
 
   constructor(delay: number) {
     this.delay = delay;
   }
 
+  get length(): number {
+    return this.tail - this.head;
+  }
+
   /** The deadline of the last timer; the caller checks the list is not empty. */
   lastWhen(): number {
-    return this.whens[(this.head + this.length - 1) & this.mask]!;
+    return this.keys[2 * this.tail - 2]!;
   }
 
-  push(timer: TimerHandle): void {
-    if (this.length === this.handles.length) this.#grow();
-    const index = (this.head + this.length) & this.mask;
-    this.handles[index] = timer;
-    this.whens[index] = timer._when;
-    this.sequences[index] = timer._sequence;
-    if (this.length++ === 0) {
-      this.when = timer._when;
-      this.sequence = timer._sequence;
+  push(when: number, sequence: number, callback: Callback, args: unknown[]): void {
+    const at = 2 * this.tail;
+    // Writing at the arrays' length appends; after a shiftDown it overwrites spent slots.
+    this.keys[at] = when;
+    this.keys[at + 1] = sequence;
+    this.calls[at] = callback;
+    this.calls[at + 1] = args;
+    if (this.tail++ === this.head) {
+      this.when = when;
+      this.sequence = sequence;
     }
   }
 
-  first(): TimerHandle {
-    return this.handles[this.head]!;
-  }
-
-  /** Removes the first timer and copies the next one's keys; the caller checks `length` first. */
-  shift(): TimerHandle {
-    const head = this.head;
-    const timer = this.handles[head]!;
-    this.handles[head] = undefined;
-    this.head = (head + 1) & this.mask;
-    if (--this.length > 0) {
-      this.when = this.whens[this.head]!;
-      this.sequence = this.sequences[this.head]!;
+  /** Drops the first timer (its slots were already taken) and copies the next one's keys. */
+  advance(): void {
+    const head = ++this.head;
+    if (head === this.tail) {
+      this.head = this.tail = 0;
+    } else {
+      if (head >= LIST_SHIFT_MIN && 2 * head >= this.tail) this.#shiftDown();
+      this.when = this.keys[2 * this.head]!;
+      this.sequence = this.keys[2 * this.head + 1]!;
     }
-    return timer;
   }
 
-  /** Keeps the timers `keep` accepts, in order; appends the others to `dropped`. */
-  retain(keep: (timer: TimerHandle) => boolean, dropped: TimerHandle[]): void {
+  /** Empties the slots of the timer with `sequence`; false if it is not here (ran, or never was). */
+  cancel(sequence: number): boolean {
+    const keys = this.keys;
+    let low = this.head;
+    let high = this.tail;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (keys[2 * middle + 1]! < sequence) low = middle + 1;
+      else high = middle;
+    }
+    if (low === this.tail || keys[2 * low + 1] !== sequence || this.calls[2 * low] === null) return false;
+    this.calls[2 * low] = null;
+    this.calls[2 * low + 1] = null;
+    return true;
+  }
+
+  /** Keeps the live timers, in order, at the front; returns how many cancelled ones were dropped. */
+  compact(): number {
+    const { keys, calls } = this;
     let kept = 0;
-    for (let index = 0; index < this.length; index++) {
-      const from = (this.head + index) & this.mask;
-      const timer = this.handles[from]!;
-      this.handles[from] = undefined;
-      if (!keep(timer)) {
-        dropped.push(timer);
-        continue;
-      }
-      const to = (this.head + kept++) & this.mask;
-      this.handles[to] = timer;
-      this.whens[to] = this.whens[from]!;
-      this.sequences[to] = this.sequences[from]!;
+    for (let index = this.head; index < this.tail; index++) {
+      if (calls[2 * index] === null) continue;
+      keys[2 * kept] = keys[2 * index]!;
+      keys[2 * kept + 1] = keys[2 * index + 1]!;
+      calls[2 * kept] = calls[2 * index];
+      calls[2 * kept + 1] = calls[2 * index + 1];
+      kept++;
     }
-    this.length = kept;
-    if (kept > 0) {
-      this.when = this.whens[this.head]!;
-      this.sequence = this.sequences[this.head]!;
-    }
+    const dropped = this.length - kept;
+    this.#truncate(kept);
+    return dropped;
   }
 
-  /** Removes every timer, appending them to `into`. */
-  drain(into: TimerHandle[]): void {
-    while (this.length > 0) into.push(this.shift());
+  /** Forgets every timer and gives the arrays' memory back (a handle may keep this list alive). */
+  release(): void {
+    this.head = this.tail = 0;
+    this.keys.length = 0;
+    this.calls.length = 0;
   }
 
-  #grow(): void {
-    const capacity = this.handles.length * 2;
-    const handles: (TimerHandle | undefined)[] = new Array(capacity);
-    const whens = new Float64Array(capacity);
-    const sequences = new Float64Array(capacity);
-    for (let index = 0; index < this.length; index++) {
-      const from = (this.head + index) & this.mask;
-      handles[index] = this.handles[from];
-      whens[index] = this.whens[from]!;
-      sequences[index] = this.sequences[from]!;
+  /** Moves the timers to the front of the arrays, so the spent slots before them are reused. */
+  #shiftDown(): void {
+    const { keys, calls, head } = this;
+    const count = this.tail - head;
+    for (let index = 0; index < 2 * count; index++) {
+      keys[index] = keys[2 * head + index]!;
+      calls[index] = calls[2 * head + index];
     }
-    this.handles = handles;
-    this.whens = whens;
-    this.sequences = sequences;
+    this.#truncate(count);
+  }
+
+  #truncate(count: number): void {
     this.head = 0;
-    this.mask = capacity - 1;
+    this.tail = count;
+    this.keys.length = 2 * count;
+    this.calls.length = 2 * count;
+    if (count > 0) {
+      this.when = this.keys[0]!;
+      this.sequence = this.keys[1]!;
+    }
   }
 }
 
+/** Keeps TimerList's hidden class alive between loops (see DORMANT_HANDLES in handles.ts). */
+export const DORMANT_LIST = new TimerList(Number.NaN);
+
+/** An empty array whose elements are unboxed doubles from the start (no transition on first use). */
+function emptyDoubleArray(): number[] {
+  const array = [0.5];
+  array.length = 0;
+  return array;
+}
+
 export class TimerQueue {
-  /** The lists by delay; a list leaves the map (and the list heap) when it empties. */
+  /** The non-empty lists by delay; a list leaves the map (and the list heap) when it empties. */
   readonly #lists = new Map<number, TimerList>();
   /** Non-empty lists, a binary min-heap by (when, sequence) of their first timer. */
   #listHeap: TimerList[] = [];
   readonly #atHeap = new TimerHeap();
   #size = 0;
-  /** The last moveDue moved every timer with a deadline up to this and a sequence below the next. */
-  #movedUntil = -Infinity;
-  #movedBefore = 0;
+  #cancelled = 0;
 
   /** Timers held, cancelled ones not dropped yet included. */
   get size(): number {
     return this.#size;
   }
 
-  /** Adds a callLater timer: `timer._when` must be the loop's time() at the call plus `delay`. */
+  /** Adds a callLater timer whose `_when` is the loop's time() at the call plus `delay`. */
   pushLater(delay: number, timer: TimerHandle): void {
     let list = this.#lists.get(delay);
     if (list === undefined) {
       list = new TimerList(delay);
       this.#lists.set(delay, list);
     }
-    if (list.length === 0) {
-      list.push(timer);
+    const when = timer._when;
+    if (list.tail === list.head) {
+      list.push(when, timer._sequence, timer._callback!, timer._args!);
       this.#insertList(list);
-    } else if (timer._when >= list.lastWhen()) {
-      list.push(timer);
+    } else if (when >= list.lastWhen()) {
+      list.push(when, timer._sequence, timer._callback!, timer._args!);
     } else {
       // Only a clock that went backwards gets here; the heap keeps the order right anyway.
-      this.#atHeap.push(timer);
+      this.pushAt(timer);
+      return;
     }
+    timer._list = list;
     this.#size++;
   }
 
   /** Adds a callAt timer (any deadline). */
   pushAt(timer: TimerHandle): void {
+    timer._scheduled = true;
     this.#atHeap.push(timer);
     this.#size++;
   }
 
-  /** The earliest timer, cancelled or not. */
-  peek(): TimerHandle | undefined {
-    const list = this.#listHeap[0];
-    const at = this.#atHeap.peek();
-    if (list === undefined) return at;
-    if (at !== undefined && atFirst(at, list)) return at;
-    return list.first();
+  /**
+   * Told that `timer` was cancelled. Counts it if it is still queued, and compacts the queue once
+   * most of it is cancelled (asyncio's rule), so cancelled timers do not pile up.
+   */
+  cancel(timer: TimerHandle): void {
+    const list = timer._list;
+    if (list !== null) {
+      timer._list = null;
+      if (!list.cancel(timer._sequence)) return;
+    } else if (!timer._scheduled) {
+      return;
+    }
+    this.#cancelled++;
+    if (this.#size > MIN_SCHEDULED_TIMERS_FOR_COMPACTION && this.#cancelled / this.#size > MIN_CANCELLED_TIMERS_FRACTION) {
+      this.#compact();
+    }
   }
 
-  /** Removes and returns the earliest timer, cancelled or not. */
-  pop(): TimerHandle | undefined {
-    const list = this.#listHeap[0];
-    const at = this.#atHeap.peek();
-    if (list === undefined || (at !== undefined && atFirst(at, list))) {
-      if (at !== undefined) this.#size--;
-      return this.#atHeap.pop();
+  /** The earliest live deadline (cancelled timers in front of it are dropped), or Infinity. */
+  nextDeadline(): number {
+    for (;;) {
+      const list = this.#listHeap[0];
+      const at = this.#atHeap.peek();
+      if (list !== undefined && (at === undefined || !atFirst(at, list))) {
+        if (list.calls[2 * list.head] !== null) return list.when;
+        this.#dropTopListEntry(list);
+      } else if (at !== undefined) {
+        if (!at._cancelled) return at._when;
+        this.#dropTopAt();
+      } else {
+        return Infinity;
+      }
     }
-    this.#size--;
-    return this.#shiftTopList(list);
   }
 
   /**
-   * Moves every timer due by `endTime` to `ready`, earliest first, cancelled ones included (the
-   * ready queue skips those and counts them); see ReadyQueue.pushTimer. Reads no handle of a list.
+   * Runs every timer due by `endTime`, earliest first. Callbacks may schedule and cancel timers;
+   * the caller keeps timers scheduled meanwhile that are due by `endTime` out of the queue until
+   * this returns (asyncio runs those in the next iteration). In debug mode `timed` runs each timer.
    */
-  moveDue(endTime: number, ready: ReadyQueue): void {
-    this.#movedUntil = endTime;
-    this.#movedBefore = peekTimerSequence();
+  runDue(endTime: number, owner: HandleOwner, timed: TimedRun | null): void {
     const atHeap = this.#atHeap;
     for (;;) {
       const list = this.#listHeap[0];
       const at = atHeap.peek();
       if (list !== undefined && (at === undefined || !atFirst(at, list))) {
-        if (list.when > endTime) return;
-        this.#size--;
-        ready.pushTimer(this.#shiftTopList(list));
+        const when = list.when;
+        if (when > endTime) return;
+        const calls = list.calls;
+        const slot = 2 * list.head;
+        const callback = calls[slot] as Callback | null;
+        const args = calls[slot + 1] as unknown[];
+        const sequence = list.sequence;
+        this.#dropTopListEntry(list);
+        if (callback === null) continue;
+        if (timed !== null) {
+          timed(new TimerHandle(when, callback, args, owner, sequence));
+          continue;
+        }
+        try {
+          if (args.length === 0) callback();
+          else callback(...args);
+        } catch (exception) {
+          // The queue kept no handle: report one equal to the one callLater returned.
+          callbackFailed(owner, new TimerHandle(when, callback, args, owner, sequence), callback, exception);
+        }
       } else if (at !== undefined) {
         if (at._when > endTime) return;
-        this.#size--;
-        ready.pushTimer(atHeap.pop()!);
+        this.#dropTopAt();
+        if (at._cancelled) continue;
+        if (timed !== null) timed(at);
+        else at._run();
       } else {
         return;
       }
     }
   }
 
-  /** Says the timers of the last moveDue have all been reached in the ready queue. */
-  movedRan(): void {
-    this.#movedUntil = -Infinity;
-  }
-
-  /**
-   * True if `timer`, still flagged `_scheduled`, sits in the ready queue (moved by the last moveDue,
-   * not reached yet) rather than here: due by then and scheduled before it. A timer due by then
-   * but scheduled after it is here, because moveDue left nothing due behind.
-   */
-  isMovedToReady(timer: TimerHandle): boolean {
-    return timer._when <= this.#movedUntil && timer._sequence < this.#movedBefore;
-  }
-
-  /** Keeps only the timers `keep` accepts; returns the others. */
-  filter(keep: (timer: TimerHandle) => boolean): TimerHandle[] {
-    const dropped = this.#atHeap.filter(keep);
-    const heap: TimerList[] = [];
-    for (const list of this.#listHeap) {
-      list.retain(keep, dropped);
-      if (list.length === 0) this.#lists.delete(list.delay);
-      else heap.push(list);
-    }
-    this.#listHeap = heap;
-    for (let index = (heap.length >> 1) - 1; index >= 0; index--) this.#siftDown(index);
-    this.#size -= dropped.length;
-    return dropped;
-  }
-
-  /** Removes every timer; returns them. */
-  clear(): TimerHandle[] {
-    const all = this.#atHeap.clear();
-    for (const list of this.#listHeap) list.drain(all);
+  /** Removes every timer. */
+  clear(): void {
+    for (const timer of this.#atHeap.clear()) timer._scheduled = false;
+    for (const list of this.#listHeap) list.release();
     this.#lists.clear();
     this.#listHeap = [];
     this.#size = 0;
-    return all;
+    this.#cancelled = 0;
   }
 
-  /** Takes the first timer of `list`, the top of the list heap, and restores the heap. */
-  #shiftTopList(list: TimerList): TimerHandle {
-    const timer = list.shift();
-    if (list.length === 0) {
+  /** Removes the first entry of `list`, the top of the list heap (its slots must be read first). */
+  #dropTopListEntry(list: TimerList): void {
+    const slot = 2 * list.head;
+    if (list.calls[slot] === null) this.#cancelled--;
+    list.calls[slot] = null;
+    list.calls[slot + 1] = null;
+    this.#size--;
+    list.advance();
+    if (list.tail === list.head) {
       this.#lists.delete(list.delay);
+      list.release();
       const last = this.#listHeap.pop()!;
-      if (last !== list) {
-        this.#listHeap[0] = last;
-        this.#siftDown(0);
-      }
-    } else {
-      this.#siftDown(0);
+      if (last === list) return;
+      this.#listHeap[0] = last;
     }
-    return timer;
+    this.#siftDown(0);
+  }
+
+  #dropTopAt(): void {
+    const at = this.#atHeap.pop()!;
+    at._scheduled = false;
+    if (at._cancelled) this.#cancelled--;
+    this.#size--;
+  }
+
+  #compact(): void {
+    let dropped = 0;
+    for (const timer of this.#atHeap.filter((timer) => !timer._cancelled)) {
+      timer._scheduled = false;
+      dropped++;
+    }
+    const heap: TimerList[] = [];
+    for (const list of this.#listHeap) {
+      dropped += list.compact();
+      if (list.tail > list.head) {
+        heap.push(list);
+      } else {
+        this.#lists.delete(list.delay);
+        list.release();
+      }
+    }
+    this.#listHeap = heap;
+    for (let index = (heap.length >> 1) - 1; index >= 0; index--) this.#siftDown(index);
+    this.#size -= dropped;
+    this.#cancelled = 0;
   }
 
   #insertList(list: TimerList): void {
@@ -297,7 +372,7 @@ function atFirst(at: TimerHandle, list: TimerList): boolean {
   return at._when < list.when || (at._when === list.when && at._sequence < list.sequence);
 }
 
-/** The callAt timers: a binary min-heap by (deadline, sequence). */
+/** The callAt timers: a binary min-heap of handles by (deadline, sequence). */
 export class TimerHeap {
   #items: TimerHandle[] = [];
 
@@ -333,7 +408,7 @@ export class TimerHeap {
     return top;
   }
 
-  /** Keeps only the timers `keep` accepts and restores heap order in O(n). */
+  /** Keeps only the timers `keep` accepts and restores heap order in O(n); returns the others. */
   filter(keep: (timer: TimerHandle) => boolean): TimerHandle[] {
     const dropped: TimerHandle[] = [];
     const kept: TimerHandle[] = [];
