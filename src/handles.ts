@@ -15,26 +15,19 @@ export interface HandleOwner {
 export const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 export class Handle {
-  /** @internal */ _callback: Callback | null;
-  /** @internal */ _args: unknown[] | null;
-  /** @internal */ _cancelled = false;
-  /** @internal */ readonly _loop: HandleOwner;
-  // Where callSoon put the callback in the ready queue (ready-queue.ts). The queue keeps the callback and
-  // its arguments, not this object, so a handle nobody keeps dies young instead of being copied by
-  // every scavenge while it waits; cancel() reaches the slot through these three fields. The
-  // generation tells whether the slot still holds this callback or the chunk was reused since.
-  /** @internal */ _chunk: ReadyChunk | null;
-  /** @internal */ readonly _slot: number;
-  /** @internal */ readonly _generation: number;
+  // Fields are assigned in the constructors, not declared with initializers: V8 then builds each
+  // handle without a separate field-initializer call, which callLater and callSoon make per call.
+  /** @internal */ declare _callback: Callback | null;
+  /** @internal */ declare _args: unknown[] | null;
+  /** @internal */ declare _cancelled: boolean;
+  /** @internal */ declare readonly _loop: HandleOwner;
 
-  /** @internal Handles are made by the loop's callSoon/callLater/callAt. */
-  constructor(callback: Callback, args: unknown[], loop: HandleOwner, chunk: ReadyChunk | null = null, slot = 0, generation = 0) {
+  /** @internal Handles are made by the loop's callSoon/callLater/callAt and fd watchers. */
+  constructor(callback: Callback, args: unknown[], loop: HandleOwner) {
     this._callback = callback;
     this._args = args;
-    this._loop = loop;
-    this._chunk = chunk;
-    this._slot = slot;
-    this._generation = generation;
+    this._cancelled = false;
+    (this as { _loop: HandleOwner })._loop = loop;
   }
 
   /** Stops the callback from running; does nothing if it already ran or was cancelled. */
@@ -44,18 +37,13 @@ export class Handle {
     // Drop references so a cancelled handle does not keep its closure alive.
     this._callback = null;
     this._args = null;
-    const chunk = this._chunk;
-    if (chunk !== null) {
-      this._chunk = null;
-      chunk.cancel(this._slot, this._generation);
-    }
   }
 
   cancelled(): boolean {
     return this._cancelled;
   }
 
-  /** @internal The only place where loop callbacks are called (the ready queue's fast path aside). */
+  /** @internal The only place where loop callbacks are called (the queues' fast paths aside). */
   _run(): void {
     const callback = this._callback!;
     const args = this._args!;
@@ -69,29 +57,63 @@ export class Handle {
 
   toString(): string {
     const state = this._cancelled ? ' cancelled' : '';
-    return `<${this.constructor.name}${state} ${this._callback ? describeCallback(this._callback) : ''}>`;
+    const kind = this instanceof TimerHandle ? 'TimerHandle' : 'Handle';
+    return `<${kind}${state} ${this._callback ? describeCallback(this._callback) : ''}>`;
+  }
+}
+
+/**
+ * @internal What callSoon returns: a Handle that knows its slot in the ready queue
+ * (ready-queue.ts). The queue keeps the callback and its arguments, not this object, so a handle
+ * nobody keeps dies young instead of being copied by every scavenge while it waits; cancel()
+ * reaches the slot through the chunk, and the generation tells whether the slot still holds this
+ * callback or the chunk was reused since.
+ */
+export class ReadyHandle extends Handle {
+  /** @internal */ declare _chunk: ReadyChunk | null;
+  /** @internal */ declare readonly _slot: number;
+  /** @internal */ declare readonly _generation: number;
+
+  /** @internal */
+  constructor(callback: Callback, args: unknown[], loop: HandleOwner, chunk: ReadyChunk, slot: number, generation: number) {
+    super(callback, args, loop);
+    this._chunk = chunk;
+    (this as { _slot: number })._slot = slot;
+    (this as { _generation: number })._generation = generation;
+  }
+
+  override cancel(): void {
+    if (this._cancelled) return;
+    super.cancel();
+    const chunk = this._chunk;
+    if (chunk !== null) {
+      this._chunk = null;
+      chunk.cancel(this._slot, this._generation);
+    }
   }
 }
 
 let nextTimerSequence = 0;
 
 export class TimerHandle extends Handle {
-  /** @internal */ readonly _when: number;
+  /** @internal */ declare readonly _when: number;
   /** @internal Breaks ties between equal deadlines: earlier scheduled fires first. */
-  readonly _sequence: number;
+  declare readonly _sequence: number;
   /**
    * @internal The per-delay list that holds this callLater timer's entry until it runs
    * (timer-heap.ts), or null: a callAt timer, or one that ran or was cancelled.
    */
-  _list: TimerList | null = null;
+  declare _list: TimerList | null;
   /** @internal True while the timer sits in its loop's heap of callAt timers. */
-  _scheduled = false;
+  declare _scheduled: boolean;
 
   /** @internal `sequence` is given only for a copy of a timer that already has one. */
   constructor(when: number, callback: Callback, args: unknown[], loop: HandleOwner, sequence = nextTimerSequence++) {
     super(callback, args, loop);
-    this._when = when;
-    this._sequence = sequence;
+    (this as { _when: number })._when = when;
+    (this as { _sequence: number })._sequence = sequence;
+    this._list = null;
+    this._scheduled = false;
   }
 
   /** The absolute time, on the loop's clock (loop.time()), at which the callback is due. */
@@ -124,7 +146,8 @@ function describeCallback(callback: Callback): string {
 // maps for its next handles, and every function optimized for the old ones would be deoptimized
 // and optimized again. One dormant handle of each class keeps the maps; their owner, unlike a
 // loop, is not what the hot code checks for. Measured on the timer bench: ~30% faster per run.
-const DORMANT_OWNER: HandleOwner = { callExceptionHandler() {}, _timerHandleCancelled() {} };
+/** @internal The owner of dormant handles: a loop that is never told anything. */
+export const DORMANT_OWNER: HandleOwner = { callExceptionHandler() {}, _timerHandleCancelled() {} };
 export const DORMANT_HANDLES: readonly Handle[] = [
   new Handle(() => {}, NO_ARGS, DORMANT_OWNER),
   new TimerHandle(Number.NaN, () => {}, NO_ARGS, DORMANT_OWNER, Number.NaN),

@@ -105,13 +105,16 @@ export class EventLoop {
   /** In debug mode, callbacks that take longer than this many seconds are logged. */
   slowCallbackDuration = 0.1;
 
-  constructor() {
-    this.#reactor = native.create(this.#shared, this.#receiveBuffer, this.#batchCallback);
-    if (dormantLoop === undefined) {
-      dormantLoop = null;
-      dormantLoop = new EventLoop();
-      dormantLoop.close();
+  /** @internal The argument is for the module's dormant loop only (see DORMANT below). */
+  constructor(dormant?: typeof DORMANT) {
+    if (dormant === DORMANT) {
+      // Closed from the start, with no reactor: it exists only for its hidden class.
+      this.#reactor = null as unknown as ReactorHandle;
+      this.#closed = true;
+      return;
     }
+    this.#reactor = native.create(this.#shared, this.#receiveBuffer, this.#batchCallback);
+    dormantLoop ??= new EventLoop(DORMANT);
   }
 
   // ---- scheduling -------------------------------------------------------------------------
@@ -778,15 +781,17 @@ export class EventLoop {
   }
 }
 
+const DORMANT: unique symbol = Symbol('dormant loop');
+
 /**
- * A closed loop the module keeps, made with the thread's first loop. V8 keeps a hidden class
- * (map) alive only while some object has it: once every loop is closed and collected (a fresh
- * loop per test, per bench repetition or per request), the next loop's EventLoop, ReadyQueue and
- * TimerQueue get new maps and every function optimized for the old ones is deoptimized and
- * optimized again. Measured on the timer bench: ~2x slower per run without it. See also
- * DORMANT_HANDLES (handles.ts). A closed loop holds no fd and nothing of its users.
+ * A closed loop without a reactor that the module keeps, made with the thread's first loop. V8
+ * keeps a hidden class (map) alive only while some object has it: once every loop is closed and
+ * collected (a fresh loop per test, per bench repetition or per request), the next loop's
+ * EventLoop, ReadyQueue and TimerQueue would get new maps, and every function optimized for the
+ * old ones would be deoptimized and optimized again (measured on the timer bench: ~2x slower per
+ * run). See also DORMANT_HANDLES (handles.ts).
  */
-let dormantLoop: EventLoop | null | undefined;
+let dormantLoop: EventLoop | undefined;
 
 /** Creates a loop for this thread (any thread: main or worker). */
 export function newEventLoop(): EventLoop {

@@ -7,7 +7,7 @@
 // and copied, and the ones that were used up are kept (up to POOLED_CHUNKS_MAX) for reuse.
 // Measured on the bench (1e6 callSoon then run): the old design (one Handle plus a rest-arguments
 // array per call, in one doubling ring) spent ~70% of its time in GC.
-import { callbackFailed, Handle, type HandleOwner } from './handles.js';
+import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, ReadyHandle } from './handles.js';
 import type { Callback } from './validate.js';
 
 /** Slots per chunk; each slot is two entries: the callback (or a Handle) and its arguments. */
@@ -60,7 +60,7 @@ export class ReadyQueue {
     entries[slot * 2 + 1] = args;
     this.#tailSlot = slot + 1;
     this.#length++;
-    return new Handle(callback, args, owner, chunk, slot, chunk.generation);
+    return new ReadyHandle(callback, args, owner, chunk, slot, chunk.generation);
   }
 
   /** Queues a handle as itself; it runs unless its `_cancelled` is set by then. */
@@ -97,7 +97,7 @@ export class ReadyQueue {
           if (args.length === 0) entry();
           else entry(...args);
         } catch (exception) {
-          callbackFailed(owner, new Handle(entry, args, owner, chunk, slot, generation), entry, exception);
+          callbackFailed(owner, new ReadyHandle(entry, args, owner, chunk, slot, generation), entry, exception);
         }
       } else if (entry !== null) {
         const handle = entry as Handle;
@@ -121,7 +121,7 @@ export class ReadyQueue {
     entries[slot * 2] = null;
     entries[slot * 2 + 1] = null;
     this.#advance(chunk, slot);
-    if (typeof entry === 'function') return new Handle(entry, args, owner, chunk, slot, generation);
+    if (typeof entry === 'function') return new ReadyHandle(entry, args, owner, chunk, slot, generation);
     return entry as Handle | null;
   }
 
@@ -165,3 +165,7 @@ export class ReadyQueue {
     return chunk;
   }
 }
+
+/** Keeps ReadyHandle's hidden class alive between loops (see DORMANT_HANDLES in handles.ts). */
+export const DORMANT_READY_HANDLE = new ReadyHandle(() => {}, NO_ARGS, DORMANT_OWNER, new ReadyChunk(), 0, 0);
+DORMANT_READY_HANDLE.cancel();

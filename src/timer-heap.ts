@@ -24,6 +24,13 @@ const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
 const MIN_CANCELLED_TIMERS_FRACTION = 0.5;
 /** A list moves its live entries to the front once this many dead ones lead them (and they are half). */
 const LIST_SHIFT_MIN = 1024;
+/**
+ * Emptied lists kept per thread for reuse by any loop, with at most POOLED_LIST_TIMERS timers of
+ * capacity each (at most 4 MiB in all): a list's arrays otherwise grow again from nothing, and
+ * the growing (allocating, copying, and scavenging the copies) was a fifth of a callLater burst.
+ */
+const POOLED_LISTS_MAX = 128;
+const POOLED_LIST_TIMERS = 1024;
 
 /** Runs one due timer in debug mode (timed); the fast path calls the callback itself. */
 export type TimedRun = (handle: Handle) => void;
@@ -31,25 +38,15 @@ export type TimedRun = (handle: Handle) => void;
 /**
  * @internal The callLater timers of one delay, earliest first. Timer i (head <= i < tail) has its
  * deadline and sequence at keys[2i] and keys[2i + 1] (a double array, no boxing) and its callback
- * and arguments at calls[2i] and calls[2i + 1]; a cancelled timer's callback is null.
+ * and arguments at calls[2i] and calls[2i + 1]; a cancelled timer's callback is null. Slots past
+ * the tail may hold stale keys, never a callback.
  */
 export class TimerList {
-  readonly delay: number;
+  delay = Number.NaN;
   keys: number[] = emptyDoubleArray();
   calls: unknown[] = [];
   head = 0;
   tail = 0;
-  /** The first timer's deadline and sequence, copied here for the list heap. */
-  when = Number.NaN;
-  sequence = Number.NaN;
-
-  constructor(delay: number) {
-    this.delay = delay;
-  }
-
-  get length(): number {
-    return this.tail - this.head;
-  }
 
   /** The deadline of the last timer; the caller checks the list is not empty. */
   lastWhen(): number {
@@ -57,28 +54,19 @@ export class TimerList {
   }
 
   push(when: number, sequence: number, callback: Callback, args: unknown[]): void {
-    const at = 2 * this.tail;
-    // Writing at the arrays' length appends; after a shiftDown it overwrites spent slots.
+    const at = 2 * this.tail++;
+    // Writing at the arrays' length appends; below it, this reuses a spent slot.
     this.keys[at] = when;
     this.keys[at + 1] = sequence;
     this.calls[at] = callback;
     this.calls[at + 1] = args;
-    if (this.tail++ === this.head) {
-      this.when = when;
-      this.sequence = sequence;
-    }
   }
 
-  /** Drops the first timer (its slots were already taken) and copies the next one's keys. */
+  /** Drops the first timer, whose slots the caller emptied. */
   advance(): void {
     const head = ++this.head;
-    if (head === this.tail) {
-      this.head = this.tail = 0;
-    } else {
-      if (head >= LIST_SHIFT_MIN && 2 * head >= this.tail) this.#shiftDown();
-      this.when = this.keys[2 * this.head]!;
-      this.sequence = this.keys[2 * this.head + 1]!;
-    }
+    if (head === this.tail) this.head = this.tail = 0;
+    else if (head >= LIST_SHIFT_MIN && 2 * head >= this.tail) this.#shiftDown();
   }
 
   /** Empties the slots of the timer with `sequence`; false if it is not here (ran, or never was). */
@@ -110,15 +98,18 @@ export class TimerList {
       kept++;
     }
     const dropped = this.length - kept;
-    this.#truncate(kept);
+    this.#truncate(kept, kept);
     return dropped;
   }
 
-  /** Forgets every timer and gives the arrays' memory back (a handle may keep this list alive). */
-  release(): void {
-    this.head = this.tail = 0;
-    this.keys.length = 0;
-    this.calls.length = 0;
+  get length(): number {
+    return this.tail - this.head;
+  }
+
+  /** Forgets every timer; keeps up to `capacity` timers of array space for reuse. */
+  release(capacity: number): void {
+    for (let index = 2 * this.head; index < 2 * this.tail; index++) this.calls[index] = null;
+    this.#truncate(0, capacity);
   }
 
   /** Moves the timers to the front of the arrays, so the spent slots before them are reused. */
@@ -129,23 +120,20 @@ export class TimerList {
       keys[index] = keys[2 * head + index]!;
       calls[index] = calls[2 * head + index];
     }
-    this.#truncate(count);
+    this.#truncate(count, count);
   }
 
-  #truncate(count: number): void {
+  /**
+   * Leaves `count` timers from index 0, and array space for `capacity` (>= count) of them. The
+   * caller made sure no callback is left past `count` within the space kept.
+   */
+  #truncate(count: number, capacity: number): void {
     this.head = 0;
     this.tail = count;
-    this.keys.length = 2 * count;
-    this.calls.length = 2 * count;
-    if (count > 0) {
-      this.when = this.keys[0]!;
-      this.sequence = this.keys[1]!;
-    }
+    if (this.keys.length > 2 * capacity) this.keys.length = 2 * capacity;
+    if (this.calls.length > 2 * capacity) this.calls.length = 2 * capacity;
   }
 }
-
-/** Keeps TimerList's hidden class alive between loops (see DORMANT_HANDLES in handles.ts). */
-export const DORMANT_LIST = new TimerList(Number.NaN);
 
 /** An empty array whose elements are unboxed doubles from the start (no transition on first use). */
 function emptyDoubleArray(): number[] {
@@ -154,11 +142,37 @@ function emptyDoubleArray(): number[] {
   return array;
 }
 
+/** Emptied lists of any loop on this thread, waiting to be reused (see POOLED_LISTS_MAX). */
+const listPool: TimerList[] = [];
+
+function takeList(delay: number): TimerList {
+  const list = listPool.pop() ?? new TimerList();
+  list.delay = delay;
+  return list;
+}
+
+/** Takes back an emptied list. A handle may still point at it: sequences never repeat, so it finds nothing. */
+function giveBackList(list: TimerList): void {
+  if (listPool.length < POOLED_LISTS_MAX) {
+    list.release(POOLED_LIST_TIMERS);
+    listPool.push(list);
+  } else {
+    list.release(0);
+  }
+}
+
+/** Keeps TimerList's hidden class alive between loops (see DORMANT_HANDLES in handles.ts). */
+export const DORMANT_LIST = new TimerList();
+
 export class TimerQueue {
   /** The non-empty lists by delay; a list leaves the map (and the list heap) when it empties. */
   readonly #lists = new Map<number, TimerList>();
-  /** Non-empty lists, a binary min-heap by (when, sequence) of their first timer. */
-  #listHeap: TimerList[] = [];
+  // The non-empty lists: a binary min-heap by the (deadline, sequence) of their first timer, kept
+  // beside each list in two typed arrays so that sifting reads no list object.
+  #heapLists: TimerList[] = [];
+  #heapWhens = new Float64Array(16);
+  #heapSequences = new Float64Array(16);
+  #heapLength = 0;
   readonly #atHeap = new TimerHeap();
   #size = 0;
   #cancelled = 0;
@@ -170,15 +184,13 @@ export class TimerQueue {
 
   /** Adds a callLater timer whose `_when` is the loop's time() at the call plus `delay`. */
   pushLater(delay: number, timer: TimerHandle): void {
+    const when = timer._when;
     let list = this.#lists.get(delay);
     if (list === undefined) {
-      list = new TimerList(delay);
+      list = takeList(delay);
       this.#lists.set(delay, list);
-    }
-    const when = timer._when;
-    if (list.tail === list.head) {
       list.push(when, timer._sequence, timer._callback!, timer._args!);
-      this.#insertList(list);
+      this.#insertList(list, when, timer._sequence);
     } else if (when >= list.lastWhen()) {
       list.push(when, timer._sequence, timer._callback!, timer._args!);
     } else {
@@ -218,10 +230,10 @@ export class TimerQueue {
   /** The earliest live deadline (cancelled timers in front of it are dropped), or Infinity. */
   nextDeadline(): number {
     for (;;) {
-      const list = this.#listHeap[0];
       const at = this.#atHeap.peek();
-      if (list !== undefined && (at === undefined || !atFirst(at, list))) {
-        if (list.calls[2 * list.head] !== null) return list.when;
+      if (this.#heapLength > 0 && (at === undefined || !this.#atFirst(at))) {
+        const list = this.#heapLists[0]!;
+        if (list.calls[2 * list.head] !== null) return this.#heapWhens[0]!;
         this.#dropTopListEntry(list);
       } else if (at !== undefined) {
         if (!at._cancelled) return at._when;
@@ -240,16 +252,16 @@ export class TimerQueue {
   runDue(endTime: number, owner: HandleOwner, timed: TimedRun | null): void {
     const atHeap = this.#atHeap;
     for (;;) {
-      const list = this.#listHeap[0];
       const at = atHeap.peek();
-      if (list !== undefined && (at === undefined || !atFirst(at, list))) {
-        const when = list.when;
+      if (this.#heapLength > 0 && (at === undefined || !this.#atFirst(at))) {
+        const when = this.#heapWhens[0]!;
         if (when > endTime) return;
+        const sequence = this.#heapSequences[0]!;
+        const list = this.#heapLists[0]!;
         const calls = list.calls;
         const slot = 2 * list.head;
         const callback = calls[slot] as Callback | null;
         const args = calls[slot + 1] as unknown[];
-        const sequence = list.sequence;
         this.#dropTopListEntry(list);
         if (callback === null) continue;
         if (timed !== null) {
@@ -278,27 +290,41 @@ export class TimerQueue {
   /** Removes every timer. */
   clear(): void {
     for (const timer of this.#atHeap.clear()) timer._scheduled = false;
-    for (const list of this.#listHeap) list.release();
+    for (let index = 0; index < this.#heapLength; index++) giveBackList(this.#heapLists[index]!);
     this.#lists.clear();
-    this.#listHeap = [];
+    this.#heapLists = [];
+    this.#heapLength = 0;
     this.#size = 0;
     this.#cancelled = 0;
   }
 
-  /** Removes the first entry of `list`, the top of the list heap (its slots must be read first). */
+  /** True if callAt timer `at` comes before the first timer of the top list. */
+  #atFirst(at: TimerHandle): boolean {
+    const when = this.#heapWhens[0]!;
+    return at._when < when || (at._when === when && at._sequence < this.#heapSequences[0]!);
+  }
+
+  /** Removes the first entry of `list`, the top of the list heap, and restores the heap. */
   #dropTopListEntry(list: TimerList): void {
     const slot = 2 * list.head;
-    if (list.calls[slot] === null) this.#cancelled--;
-    list.calls[slot] = null;
-    list.calls[slot + 1] = null;
+    const calls = list.calls;
+    if (calls[slot] === null) this.#cancelled--;
+    calls[slot] = null;
+    calls[slot + 1] = null;
     this.#size--;
     list.advance();
     if (list.tail === list.head) {
       this.#lists.delete(list.delay);
-      list.release();
-      const last = this.#listHeap.pop()!;
-      if (last === list) return;
-      this.#listHeap[0] = last;
+      giveBackList(list);
+      const last = --this.#heapLength;
+      this.#heapLists[0] = this.#heapLists[last]!;
+      this.#heapWhens[0] = this.#heapWhens[last]!;
+      this.#heapSequences[0] = this.#heapSequences[last]!;
+      this.#heapLists[last] = undefined!;
+      if (last === 0) return;
+    } else {
+      this.#heapWhens[0] = list.keys[2 * list.head]!;
+      this.#heapSequences[0] = list.keys[2 * list.head + 1]!;
     }
     this.#siftDown(0);
   }
@@ -316,60 +342,80 @@ export class TimerQueue {
       timer._scheduled = false;
       dropped++;
     }
-    const heap: TimerList[] = [];
-    for (const list of this.#listHeap) {
+    const lists = this.#heapLists.slice(0, this.#heapLength);
+    this.#heapLists = [];
+    this.#heapLength = 0;
+    for (const list of lists) {
       dropped += list.compact();
       if (list.tail > list.head) {
-        heap.push(list);
+        this.#insertList(list, list.keys[0]!, list.keys[1]!);
       } else {
         this.#lists.delete(list.delay);
-        list.release();
+        giveBackList(list);
       }
     }
-    this.#listHeap = heap;
-    for (let index = (heap.length >> 1) - 1; index >= 0; index--) this.#siftDown(index);
     this.#size -= dropped;
     this.#cancelled = 0;
   }
 
-  #insertList(list: TimerList): void {
-    const heap = this.#listHeap;
-    let index = heap.length;
-    heap.push(list);
+  #insertList(list: TimerList, when: number, sequence: number): void {
+    if (this.#heapLength === this.#heapWhens.length) {
+      const whens = new Float64Array(2 * this.#heapLength);
+      const sequences = new Float64Array(2 * this.#heapLength);
+      whens.set(this.#heapWhens);
+      sequences.set(this.#heapSequences);
+      this.#heapWhens = whens;
+      this.#heapSequences = sequences;
+    }
+    const lists = this.#heapLists;
+    const whens = this.#heapWhens;
+    const sequences = this.#heapSequences;
+    let index = this.#heapLength++;
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (!listFirst(list, heap[parent]!)) break;
-      heap[index] = heap[parent]!;
+      const parentWhen = whens[parent]!;
+      if (parentWhen < when || (parentWhen === when && sequences[parent]! < sequence)) break;
+      lists[index] = lists[parent]!;
+      whens[index] = parentWhen;
+      sequences[index] = sequences[parent]!;
       index = parent;
     }
-    heap[index] = list;
+    lists[index] = list;
+    whens[index] = when;
+    sequences[index] = sequence;
   }
 
   #siftDown(start: number): void {
-    const heap = this.#listHeap;
-    const length = heap.length;
-    const list = heap[start]!;
+    const lists = this.#heapLists;
+    const whens = this.#heapWhens;
+    const sequences = this.#heapSequences;
+    const length = this.#heapLength;
+    const list = lists[start]!;
+    const when = whens[start]!;
+    const sequence = sequences[start]!;
     let index = start;
     for (;;) {
-      const left = 2 * index + 1;
-      if (left >= length) break;
-      const right = left + 1;
-      const child = right < length && listFirst(heap[right]!, heap[left]!) ? right : left;
-      if (!listFirst(heap[child]!, list)) break;
-      heap[index] = heap[child]!;
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      let childWhen = whens[child]!;
+      const right = child + 1;
+      if (right < length) {
+        const rightWhen = whens[right]!;
+        if (rightWhen < childWhen || (rightWhen === childWhen && sequences[right]! < sequences[child]!)) {
+          child = right;
+          childWhen = rightWhen;
+        }
+      }
+      if (when < childWhen || (when === childWhen && sequence < sequences[child]!)) break;
+      lists[index] = lists[child]!;
+      whens[index] = childWhen;
+      sequences[index] = sequences[child]!;
       index = child;
     }
-    heap[index] = list;
+    lists[index] = list;
+    whens[index] = when;
+    sequences[index] = sequence;
   }
-}
-
-function listFirst(a: TimerList, b: TimerList): boolean {
-  return a.when < b.when || (a.when === b.when && a.sequence < b.sequence);
-}
-
-/** True if callAt timer `at` comes before the first timer of `list`. */
-function atFirst(at: TimerHandle, list: TimerList): boolean {
-  return at._when < list.when || (at._when === list.when && at._sequence < list.sequence);
 }
 
 /** The callAt timers: a binary min-heap of handles by (deadline, sequence). */

@@ -148,12 +148,12 @@ describe('timer queue', () => {
   it('interleaves callLater and callAt by deadline', async () => {
     await withLoop(async (loop) => {
       const order: string[] = [];
-      const now = loop.time();
-      loop.callAt(now + 0.004, () => order.push('at 4'));
-      loop.callLater(0.003, () => order.push('later 3'));
-      loop.callAt(now + 0.001, () => order.push('at 1'));
-      loop.callLater(0.002, () => order.push('later 2'));
+      // callAt deadlines are placed between the callLater ones, so a slow machine cannot reorder them.
+      const later2 = loop.callLater(0.002, () => order.push('later 2'));
+      const later3 = loop.callLater(0.003, () => order.push('later 3'));
+      loop.callAt(later3.when() + 0.0005, () => order.push('at 4'));
       loop.callLater(0.005, () => order.push('later 5'));
+      loop.callAt(later2.when() - 0.0005, () => order.push('at 1'));
       stopLater(loop);
       await runForever(loop);
       expect(order).toEqual(['at 1', 'later 2', 'later 3', 'at 4', 'later 5']);
@@ -200,6 +200,81 @@ describe('timer queue', () => {
       const expected = [...kept].sort((a, b) => a.when() - b.when() || timers.indexOf(a) - timers.indexOf(b));
       expect(fired).toEqual(expected.map((timer) => timers.indexOf(timer)));
       expect(loop.scheduledTimerCount).toBe(0);
+    });
+  });
+
+  it('a timer scheduled already due while timers run waits for the next iteration, behind the ready callbacks', async () => {
+    await withLoop(async (loop) => {
+      const order: string[] = [];
+      const when = loop.time() + 0.001;
+      loop.callAt(when, () => {
+        order.push('first');
+        loop.callAt(loop.time() - 1, () => order.push('past callAt'));
+        loop.callLater(-1, () => order.push('negative callLater'));
+        loop.callSoon(() => order.push('callSoon'));
+      });
+      loop.callAt(when, () => order.push('second'));
+      stopLater(loop);
+      await runForever(loop);
+      expect(order).toEqual(['first', 'second', 'callSoon', 'past callAt', 'negative callLater']);
+      expect(loop.scheduledTimerCount).toBe(0);
+    });
+  });
+
+  it('keeps order and cancellation right in a per-delay list that is refilled while it runs', async () => {
+    await withLoop(async (loop) => {
+      // 3000 timers of one delay, with more added while the first ones run: the list moves its
+      // live entries to the front of its arrays on the way, and handles must still find theirs.
+      const fired: number[] = [];
+      const handles: TimerHandle[] = [];
+      const schedule = (index: number): void => {
+        handles[index] = loop.callLater(0.001, () => {
+          fired.push(index);
+          if (index < 1000) schedule(index + 2000);
+          if (index === 1500) handles[2500]!.cancel();
+        });
+      };
+      for (let index = 0; index < 2000; index++) schedule(index);
+      stopLater(loop, 0.05);
+      await runForever(loop);
+      const expected = Array.from({ length: 3000 }, (_, index) => index).filter((index) => index !== 2500);
+      expect(fired).toEqual(expected);
+      expect(loop.scheduledTimerCount).toBe(0);
+    });
+  });
+
+  it('a handle whose timer ran cannot cancel a later timer that reuses its list', async () => {
+    await withLoop(async (loop) => {
+      const fired: string[] = [];
+      const first = loop.callLater(0.001, () => fired.push('first'));
+      loop.callLater(0.002, () => loop.stop());
+      await runForever(loop);
+      const second = loop.callLater(0.001, () => fired.push('second'));
+      const third = loop.callLater(0.003, () => fired.push('third'));
+      expect(loop.scheduledTimerCount).toBe(2);
+      first.cancel();
+      expect(loop.scheduledTimerCount).toBe(2);
+      loop.callLater(0.005, () => loop.stop());
+      await runForever(loop);
+      expect(fired).toEqual(['first', 'second', 'third']);
+      expect(second.cancelled() || third.cancelled()).toBe(false);
+    });
+  });
+
+  it("an exception in a callLater timer reports a TimerHandle equal to the one callLater returned", async () => {
+    await withLoop(async (loop) => {
+      const contexts: Record<string, unknown>[] = [];
+      loop.setExceptionHandler((_loop, context) => contexts.push(context));
+      const timer = loop.callLater(0.001, function failingTimer() {
+        throw new Error('boom');
+      });
+      stopLater(loop);
+      await runForever(loop);
+      expect(contexts).toHaveLength(1);
+      const reported = contexts[0]!.handle as TimerHandle;
+      expect(reported.when()).toBe(timer.when());
+      expect(String(reported)).toBe('<TimerHandle failingTimer()>');
+      expect(contexts[0]!.message).toBe('Exception in callback failingTimer()');
     });
   });
 
