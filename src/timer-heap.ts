@@ -16,7 +16,7 @@
 // began (EventLoop.#runOnce), rather than being copied into the ready queue first.
 // Measured on the bench (1e5 callLater over 100 delays, fresh loop): handles held by the queue
 // and copied into the ready queue cost ~1.8 µs per timer, half of it GC.
-import { callbackFailed, type Handle, type HandleOwner, TimerHandle } from './handles.js';
+import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, TimerHandle } from './handles.js';
 import type { Callback } from './validate.js';
 
 // asyncio's numbers: compact once the queue holds over 100 timers, more than half of them cancelled.
@@ -167,10 +167,15 @@ export const DORMANT_LIST = new TimerList();
 export class TimerQueue {
   /** The non-empty lists by delay; a list leaves the map (and the list heap) when it empties. */
   readonly #lists = new Map<number, TimerList>();
-  // The non-empty lists: a binary min-heap by the (deadline, sequence) of their first timer, kept
-  // beside each list in two typed arrays so that sifting reads no list object.
-  #heapLists: TimerList[] = [];
-  #heapWhens = new Float64Array(16);
+  // The non-empty lists: a binary min-heap by the (deadline, sequence) of their first timer. The
+  // heap holds a number per list (its index in #listsById) and the keys, all in typed arrays, so
+  // sifting reads no list object and stores no pointer: pointer stores pay V8's write barrier,
+  // which while a major GC marks took most of the ~150 ns that sifting one timer cost.
+  #listsById: (TimerList | undefined)[] = [];
+  #freeIds: number[] = [];
+  #heapIds = new Int32Array(16);
+  /** Past #heapLength, up to its end, this holds Infinity (see #siftDown). */
+  #heapWhens = new Float64Array(16).fill(Infinity);
   #heapSequences = new Float64Array(16);
   #heapLength = 0;
   readonly #atHeap = new TimerHeap();
@@ -232,7 +237,7 @@ export class TimerQueue {
     for (;;) {
       const at = this.#atHeap.peek();
       if (this.#heapLength > 0 && (at === undefined || !this.#atFirst(at))) {
-        const list = this.#heapLists[0]!;
+        const list = this.#listsById[this.#heapIds[0]!]!;
         if (list.calls[2 * list.head] !== null) return this.#heapWhens[0]!;
         this.#dropTopListEntry(list);
       } else if (at !== undefined) {
@@ -257,7 +262,7 @@ export class TimerQueue {
         const when = this.#heapWhens[0]!;
         if (when > endTime) return;
         const sequence = this.#heapSequences[0]!;
-        const list = this.#heapLists[0]!;
+        const list = this.#listsById[this.#heapIds[0]!]!;
         const calls = list.calls;
         const slot = 2 * list.head;
         const callback = calls[slot] as Callback | null;
@@ -290,9 +295,11 @@ export class TimerQueue {
   /** Removes every timer. */
   clear(): void {
     for (const timer of this.#atHeap.clear()) timer._scheduled = false;
-    for (let index = 0; index < this.#heapLength; index++) giveBackList(this.#heapLists[index]!);
+    for (let index = 0; index < this.#heapLength; index++) giveBackList(this.#listsById[this.#heapIds[index]!]!);
     this.#lists.clear();
-    this.#heapLists = [];
+    this.#listsById = [];
+    this.#freeIds = [];
+    this.#heapWhens.fill(Infinity, 0, this.#heapLength);
     this.#heapLength = 0;
     this.#size = 0;
     this.#cancelled = 0;
@@ -316,11 +323,14 @@ export class TimerQueue {
     if (list.tail === list.head) {
       this.#lists.delete(list.delay);
       giveBackList(list);
+      const id = this.#heapIds[0]!;
+      this.#listsById[id] = undefined;
+      this.#freeIds.push(id);
       const last = --this.#heapLength;
-      this.#heapLists[0] = this.#heapLists[last]!;
+      this.#heapIds[0] = this.#heapIds[last]!;
       this.#heapWhens[0] = this.#heapWhens[last]!;
       this.#heapSequences[0] = this.#heapSequences[last]!;
-      this.#heapLists[last] = undefined!;
+      this.#heapWhens[last] = Infinity;
       if (last === 0) return;
     } else {
       this.#heapWhens[0] = list.keys[2 * list.head]!;
@@ -342,8 +352,10 @@ export class TimerQueue {
       timer._scheduled = false;
       dropped++;
     }
-    const lists = this.#heapLists.slice(0, this.#heapLength);
-    this.#heapLists = [];
+    const lists = Array.from(this.#heapIds.subarray(0, this.#heapLength), (id) => this.#listsById[id]!);
+    this.#listsById = [];
+    this.#freeIds = [];
+    this.#heapWhens.fill(Infinity, 0, this.#heapLength);
     this.#heapLength = 0;
     for (const list of lists) {
       dropped += list.compact();
@@ -359,15 +371,21 @@ export class TimerQueue {
   }
 
   #insertList(list: TimerList, when: number, sequence: number): void {
-    if (this.#heapLength === this.#heapWhens.length) {
-      const whens = new Float64Array(2 * this.#heapLength);
-      const sequences = new Float64Array(2 * this.#heapLength);
+    // One slot to spare past the heap, so #siftDown can always read a right child.
+    if (this.#heapLength + 1 === this.#heapIds.length) {
+      const ids = new Int32Array(2 * this.#heapIds.length);
+      const whens = new Float64Array(2 * this.#heapIds.length).fill(Infinity);
+      const sequences = new Float64Array(2 * this.#heapIds.length);
+      ids.set(this.#heapIds);
       whens.set(this.#heapWhens);
       sequences.set(this.#heapSequences);
+      this.#heapIds = ids;
       this.#heapWhens = whens;
       this.#heapSequences = sequences;
     }
-    const lists = this.#heapLists;
+    const id = this.#freeIds.pop() ?? this.#listsById.length;
+    this.#listsById[id] = list;
+    const ids = this.#heapIds;
     const whens = this.#heapWhens;
     const sequences = this.#heapSequences;
     let index = this.#heapLength++;
@@ -375,44 +393,43 @@ export class TimerQueue {
       const parent = (index - 1) >> 1;
       const parentWhen = whens[parent]!;
       if (parentWhen < when || (parentWhen === when && sequences[parent]! < sequence)) break;
-      lists[index] = lists[parent]!;
+      ids[index] = ids[parent]!;
       whens[index] = parentWhen;
       sequences[index] = sequences[parent]!;
       index = parent;
     }
-    lists[index] = list;
+    ids[index] = id;
     whens[index] = when;
     sequences[index] = sequence;
   }
 
   #siftDown(start: number): void {
-    const lists = this.#heapLists;
+    const ids = this.#heapIds;
     const whens = this.#heapWhens;
     const sequences = this.#heapSequences;
     const length = this.#heapLength;
-    const list = lists[start]!;
+    const id = ids[start]!;
     const when = whens[start]!;
     const sequence = sequences[start]!;
     let index = start;
     for (;;) {
-      let child = 2 * index + 1;
-      if (child >= length) break;
-      let childWhen = whens[child]!;
-      const right = child + 1;
-      if (right < length) {
-        const rightWhen = whens[right]!;
-        if (rightWhen < childWhen || (rightWhen === childWhen && sequences[right]! < sequences[child]!)) {
-          child = right;
-          childWhen = rightWhen;
-        }
-      }
+      const left = 2 * index + 1;
+      if (left >= length) break;
+      // The earlier child, chosen without a branch: which child is earlier is a coin toss when the
+      // lists interleave, and a mispredicted branch per level cost more than the rest of the sift.
+      // Slots past the heap hold Infinity, so the right child always compares.
+      const leftWhen = whens[left]!;
+      const rightWhen = whens[left + 1]!;
+      let child = left + ((rightWhen < leftWhen) as unknown as number);
+      if (rightWhen === leftWhen && left + 1 < length) child = sequences[left + 1]! < sequences[left]! ? left + 1 : left;
+      const childWhen = whens[child]!;
       if (when < childWhen || (when === childWhen && sequence < sequences[child]!)) break;
-      lists[index] = lists[child]!;
+      ids[index] = ids[child]!;
       whens[index] = childWhen;
       sequences[index] = sequences[child]!;
       index = child;
     }
-    lists[index] = list;
+    ids[index] = id;
     whens[index] = when;
     sequences[index] = sequence;
   }
@@ -490,4 +507,28 @@ export class TimerHeap {
 
 function earlier(a: TimerHandle, b: TimerHandle): boolean {
   return a._when < b._when || (a._when === b._when && a._sequence < b._sequence);
+}
+
+primeDispatch();
+
+/**
+ * Calls runDue with a few different callbacks before any loop exists, so that its call site for
+ * user callbacks is megamorphic from the start. Otherwise V8 inlines the only callback it has
+ * seen into runDue, and when a branch of that callback that never ran before is taken (a
+ * benchmark's "last one" check, say) the whole optimized runDue is thrown away in the middle of
+ * a burst; the next burst then runs unoptimized until an on-stack replacement is compiled, which
+ * took about as long as the burst itself (measured: 170 vs ~20 ns per timer). Real programs,
+ * whose timers call many different functions, get this call site anyway.
+ */
+function primeDispatch(): void {
+  const queue = new TimerQueue();
+  const callbacks: Callback[] = [() => {}, () => {}, (value: unknown) => value];
+  // V8 allocates a function's type feedback only after several calls: enough rounds to record.
+  for (let round = 0; round < 32; round++) {
+    for (const callback of callbacks) {
+      queue.pushLater(0, new TimerHandle(0, callback, callback.length === 0 ? NO_ARGS : [round], DORMANT_OWNER));
+    }
+    queue.pushAt(new TimerHandle(0, callbacks[round % 2]!, NO_ARGS, DORMANT_OWNER));
+    queue.runDue(0, DORMANT_OWNER, null);
+  }
 }
