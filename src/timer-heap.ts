@@ -420,7 +420,7 @@ export class TimerQueue {
       // Slots past the heap hold Infinity, so the right child always compares.
       const leftWhen = whens[left]!;
       const rightWhen = whens[left + 1]!;
-      let child = left + ((rightWhen < leftWhen) as unknown as number);
+      let child = left + (((rightWhen < leftWhen) as unknown as number) | 0);
       if (rightWhen === leftWhen && left + 1 < length) child = sequences[left + 1]! < sequences[left]! ? left + 1 : left;
       const childWhen = whens[child]!;
       if (when < childWhen || (when === childWhen && sequence < sequences[child]!)) break;
