@@ -59,6 +59,23 @@ describe('ready queue', () => {
     });
   });
 
+  it("a handle of a closed loop cannot cancel another loop's callback in the chunk it used", async () => {
+    // Chunks go back to a pool of the thread when a loop closes. Two chunks' worth, so the first
+    // chunk (holding `stale`) stays in the pool and the next loop's queue starts in it.
+    const first = newEventLoop();
+    const stale = first.callSoon(() => {});
+    for (let index = 0; index < 9000; index++) first.callSoon(() => {});
+    first.close();
+    await withLoop(async (loop) => {
+      const seen: string[] = [];
+      loop.callSoon(() => seen.push('kept'));
+      stale.cancel();
+      loop.callSoon(() => loop.stop());
+      await runForever(loop);
+      expect(seen).toEqual(['kept']);
+    });
+  });
+
   it('cancel() drops the callback and its arguments', () => {
     const loop = newEventLoop();
     try {
