@@ -150,5 +150,5 @@ function describeCallback(callback: Callback): string {
 export const DORMANT_OWNER: HandleOwner = { callExceptionHandler() {}, _timerHandleCancelled() {} };
 export const DORMANT_HANDLES: readonly Handle[] = [
   new Handle(() => {}, NO_ARGS, DORMANT_OWNER),
-  new TimerHandle(Number.NaN, () => {}, NO_ARGS, DORMANT_OWNER, Number.NaN),
+  new TimerHandle(Number.NaN, () => {}, NO_ARGS, DORMANT_OWNER, 0),
 ];

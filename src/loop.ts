@@ -61,6 +61,12 @@ export interface SocketOwner {
 /** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
 const CLOCK_RESOLUTION = 1e-6;
 
+/**
+ * Node's global `performance` is a lazy getter on globalThis: reading it costs a getter call, a
+ * fifth of what time() costs (and callLater calls time()). The object itself does not change.
+ */
+const clock = performance;
+
 export class EventLoop {
   readonly #ready = new ReadyQueue();
   readonly #timers = new TimerQueue();
@@ -121,7 +127,7 @@ export class EventLoop {
 
   /** The loop's clock in seconds: monotonic, the clock callAt deadlines are measured on. */
   time(): number {
-    return performance.now() / 1000;
+    return clock.now() / 1000;
   }
 
   callSoon(callback: Callback, ...args: unknown[]): Handle;

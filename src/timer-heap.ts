@@ -142,6 +142,14 @@ function emptyDoubleArray(): number[] {
   return array;
 }
 
+/**
+ * A sequence read back from a Float64Array, as the small integer it was when it was handed out,
+ * so TimerHandle's sequence field stays an unboxed small integer (no number box per timer).
+ */
+function asSmall(sequence: number): number {
+  return sequence <= 0x3fffffff ? sequence | 0 : sequence;
+}
+
 /** Emptied lists of any loop on this thread, waiting to be reused (see POOLED_LISTS_MAX). */
 const listPool: TimerList[] = [];
 
@@ -270,7 +278,7 @@ export class TimerQueue {
         this.#dropTopListEntry(list);
         if (callback === null) continue;
         if (timed !== null) {
-          timed(new TimerHandle(when, callback, args, owner, sequence));
+          timed(new TimerHandle(when, callback, args, owner, asSmall(sequence)));
           continue;
         }
         try {
@@ -278,7 +286,7 @@ export class TimerQueue {
           else callback(...args);
         } catch (exception) {
           // The queue kept no handle: report one equal to the one callLater returned.
-          callbackFailed(owner, new TimerHandle(when, callback, args, owner, sequence), callback, exception);
+          callbackFailed(owner, new TimerHandle(when, callback, args, owner, asSmall(sequence)), callback, exception);
         }
       } else if (at !== undefined) {
         if (at._when > endTime) return;
