@@ -17,6 +17,7 @@
 // Measured on the bench (1e5 callLater over 100 delays, fresh loop): handles held by the queue
 // and copied into the ready queue cost ~1.8 µs per timer, half of it GC.
 import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, TimerHandle } from './handles.js';
+import { ListsByDelay } from './lists-by-delay.js';
 import type { Callback } from './validate.js';
 
 // asyncio's numbers: compact once the queue holds over 100 timers, more than half of them cancelled.
@@ -174,7 +175,7 @@ export const DORMANT_LIST = new TimerList();
 
 export class TimerQueue {
   /** The non-empty lists by delay; a list leaves the map (and the list heap) when it empties. */
-  readonly #lists = new Map<number, TimerList>();
+  readonly #lists = new ListsByDelay();
   // The non-empty lists: a binary min-heap by the (deadline, sequence) of their first timer. The
   // heap holds a number per list (its index in #listsById) and the keys, all in typed arrays, so
   // sifting reads no list object and stores no pointer: pointer stores pay V8's write barrier,
@@ -201,7 +202,7 @@ export class TimerQueue {
     let list = this.#lists.get(delay);
     if (list === undefined) {
       list = takeList(delay);
-      this.#lists.set(delay, list);
+      this.#lists.add(delay, list);
       list.push(when, timer._sequence, timer._callback!, timer._args!);
       this.#insertList(list, when, timer._sequence);
     } else if (when >= list.lastWhen()) {
