@@ -794,7 +794,7 @@ const DORMANT: unique symbol = Symbol('dormant loop');
  * keeps a hidden class (map) alive only while some object has it: once every loop is closed and
  * collected (a fresh loop per test, per bench repetition or per request), the next loop's
  * EventLoop, ReadyQueue and TimerQueue would get new maps, and every function optimized for the
- * old ones would be deoptimized and optimized again (measured on the timer bench: ~2x slower per
+ * old ones would be deoptimized and optimized again (measured on the timer bench: ~1.5x slower per
  * run). See also DORMANT_HANDLES (handles.ts).
  */
 let dormantLoop: EventLoop | undefined;

@@ -15,7 +15,8 @@
 // Due timers run straight from the lists, after the callbacks that were ready when the iteration
 // began (EventLoop.#runOnce), rather than being copied into the ready queue first.
 // Measured on the bench (1e5 callLater over 100 delays, fresh loop): handles held by the queue
-// and copied into the ready queue cost ~1.8 µs per timer, half of it GC.
+// and copied into the ready queue cost ~2.6 µs of CPU per timer, ~30% of it GC; see "Timers" in
+// docs/architecture.md for the rest of what made this fast.
 import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, TimerHandle } from './handles.js';
 import { ListsByDelay } from './lists-by-delay.js';
 import type { Callback } from './validate.js';
@@ -525,9 +526,10 @@ primeDispatch();
  * user callbacks is megamorphic from the start. Otherwise V8 inlines the only callback it has
  * seen into runDue, and when a branch of that callback that never ran before is taken (a
  * benchmark's "last one" check, say) the whole optimized runDue is thrown away in the middle of
- * a burst; the next burst then runs unoptimized until an on-stack replacement is compiled, which
- * took about as long as the burst itself (measured: 170 vs ~20 ns per timer). Real programs,
- * whose timers call many different functions, get this call site anyway.
+ * a burst, and the next burst starts unoptimized until an on-stack replacement is compiled
+ * (--trace-deopt showed it once per bench repetition). Real programs, whose timers call many
+ * different functions, get this call site anyway. On the timer bench the difference was within
+ * the noise; it is kept because it removes the deopt, not for a measured gain.
  */
 function primeDispatch(): void {
   const queue = new TimerQueue();
