@@ -15,8 +15,8 @@ export interface HandleOwner {
 export const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 export class Handle {
-  // Fields are assigned in the constructors, not declared with initializers: V8 then builds each
-  // handle without a separate field-initializer call, which callLater and callSoon make per call.
+  // Fields are declared here and assigned in the constructors (not given initializers), so each
+  // class sets all of its fields in one place, in the same order for every handle.
   /** @internal */ declare _callback: Callback | null;
   /** @internal */ declare _args: unknown[] | null;
   /** @internal */ declare _cancelled: boolean;
@@ -104,7 +104,7 @@ export class TimerHandle extends Handle {
    * (timer-heap.ts), or null: a callAt timer, or one that ran or was cancelled.
    */
   declare _list: TimerList | null;
-  /** @internal True while the timer sits in its loop's heap of callAt timers. */
+  /** @internal True while the timer sits in its loop's heap of any-deadline (callAt) timers. */
   declare _scheduled: boolean;
 
   /** @internal `sequence` is given only for a copy of a timer that already has one. */
