@@ -5,8 +5,8 @@
 // callLater timers go to one FIFO list per distinct delay, as Node's timers do: the loop's clock is
 // monotonic, so within one list the deadlines (now + delay) never go down and appending keeps the
 // list sorted, in O(1). A small heap orders the lists by their first timer. callAt timers, whose
-// deadlines come in any order, go to a binary heap of handles (TimerHeap). runDue always takes the
-// earliest (deadline, sequence) of both, so the order is exactly that of one heap of every timer.
+// deadlines come in any order, go to a heap of handles (both heaps: keyed-heap.ts). runDue always
+// takes the earliest (deadline, sequence) of both, so the order is that of one heap of all timers.
 //
 // A list keeps each timer's callback, arguments, deadline and sequence in two arrays, not the
 // TimerHandle that callLater returns: the handle finds its entry again by sequence (binary search)
@@ -18,6 +18,7 @@
 // and copied into the ready queue cost ~2.6 µs of CPU per timer, ~30% of it GC; see "Timers" in
 // docs/architecture.md for the rest of what made this fast.
 import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, TimerHandle } from './handles.js';
+import { KeyedHeap } from './keyed-heap.js';
 import { ListsByDelay } from './lists-by-delay.js';
 import type { Callback } from './validate.js';
 
@@ -33,6 +34,9 @@ const LIST_SHIFT_MIN = 1024;
  */
 const POOLED_LISTS_MAX = 128;
 const POOLED_LIST_TIMERS = 1024;
+
+/** The most per-delay lists a queue keeps at once (see pushLater). */
+const LISTS_MAX = 256;
 
 /** Runs one due timer in debug mode (timed); the fast path calls the callback itself. */
 export type TimedRun = (handle: Handle) => void;
@@ -175,19 +179,12 @@ function giveBackList(list: TimerList): void {
 export const DORMANT_LIST = new TimerList();
 
 export class TimerQueue {
-  /** The non-empty lists by delay; a list leaves the map (and the list heap) when it empties. */
+  /** The non-empty lists by delay; a list leaves the table (and the list heap) when it empties. */
   readonly #lists = new ListsByDelay();
-  // The non-empty lists: a binary min-heap by the (deadline, sequence) of their first timer. The
-  // heap holds a number per list (its index in #listsById) and the keys, all in typed arrays, so
-  // sifting reads no list object: the keys of all lists sit together in a few cache lines.
-  #listsById: (TimerList | undefined)[] = [];
-  #freeIds: number[] = [];
-  #heapIds = new Int32Array(16);
-  /** Past #heapLength, up to its end, this holds Infinity (see #siftDown). */
-  #heapWhens = new Float64Array(16).fill(Infinity);
-  #heapSequences = new Float64Array(16);
-  #heapLength = 0;
-  readonly #atHeap = new TimerHeap();
+  /** The non-empty lists, by the (deadline, sequence) of their first timer. */
+  readonly #listHeap = new KeyedHeap<TimerList>();
+  /** callAt timers, and callLater timers that got no list (see pushLater). */
+  readonly #atHeap = new KeyedHeap<TimerHandle>();
   #size = 0;
   #cancelled = 0;
 
@@ -201,10 +198,18 @@ export class TimerQueue {
     const when = timer._when;
     let list = this.#lists.get(delay);
     if (list === undefined) {
+      // A list pays for itself when its delay repeats; delays that do not (random jitter) would
+      // each make a list, so past LISTS_MAX lists a new delay's timer goes to the heap of handles
+      // instead (measured, 1e5 random delays: ~6 us per timer with a list each, ~1.1 us without,
+      // about what Node's setTimeout costs there).
+      if (this.#listHeap.size >= LISTS_MAX) {
+        this.pushAt(timer);
+        return;
+      }
       list = takeList(delay);
       this.#lists.add(delay, list);
       list.push(when, timer._sequence, timer._callback!, timer._args!);
-      this.#insertList(list, when, timer._sequence);
+      this.#listHeap.push(list, when, timer._sequence);
     } else if (when >= list.lastWhen()) {
       list.push(when, timer._sequence, timer._callback!, timer._args!);
     } else {
@@ -219,7 +224,7 @@ export class TimerQueue {
   /** Adds a callAt timer (any deadline). */
   pushAt(timer: TimerHandle): void {
     timer._scheduled = true;
-    this.#atHeap.push(timer);
+    this.#atHeap.push(timer, timer._when, timer._sequence);
     this.#size++;
   }
 
@@ -243,13 +248,15 @@ export class TimerQueue {
 
   /** The earliest live deadline (cancelled timers in front of it are dropped), or Infinity. */
   nextDeadline(): number {
+    const lists = this.#listHeap;
+    const atHeap = this.#atHeap;
     for (;;) {
-      const at = this.#atHeap.peek();
-      if (this.#heapLength > 0 && (at === undefined || !this.#atFirst(at))) {
-        const list = this.#listsById[this.#heapIds[0]!]!;
-        if (list.calls[2 * list.head] !== null) return this.#heapWhens[0]!;
+      if (lists.size > 0 && (atHeap.size === 0 || !this.#atFirst())) {
+        const list = lists.top();
+        if (list.calls[2 * list.head] !== null) return lists.topWhen();
         this.#dropTopListEntry(list);
-      } else if (at !== undefined) {
+      } else if (atHeap.size > 0) {
+        const at = atHeap.top();
         if (!at._cancelled) return at._when;
         this.#dropTopAt();
       } else {
@@ -264,14 +271,14 @@ export class TimerQueue {
    * this returns (asyncio runs those in the next iteration). In debug mode `timed` runs each timer.
    */
   runDue(endTime: number, owner: HandleOwner, timed: TimedRun | null): void {
+    const lists = this.#listHeap;
     const atHeap = this.#atHeap;
     for (;;) {
-      const at = atHeap.peek();
-      if (this.#heapLength > 0 && (at === undefined || !this.#atFirst(at))) {
-        const when = this.#heapWhens[0]!;
+      if (lists.size > 0 && (atHeap.size === 0 || !this.#atFirst())) {
+        const when = lists.topWhen();
         if (when > endTime) return;
-        const sequence = this.#heapSequences[0]!;
-        const list = this.#listsById[this.#heapIds[0]!]!;
+        const sequence = lists.topSequence();
+        const list = lists.top();
         const calls = list.calls;
         const slot = 2 * list.head;
         const callback = calls[slot] as Callback | null;
@@ -289,9 +296,9 @@ export class TimerQueue {
           // The queue kept no handle: report one equal to the one callLater returned.
           callbackFailed(owner, new TimerHandle(when, callback, args, owner, asSmall(sequence)), callback, exception);
         }
-      } else if (at !== undefined) {
-        if (at._when > endTime) return;
-        this.#dropTopAt();
+      } else if (atHeap.size > 0) {
+        if (atHeap.topWhen() > endTime) return;
+        const at = this.#dropTopAt();
         if (at._cancelled) continue;
         if (timed !== null) timed(at);
         else at._run();
@@ -303,21 +310,18 @@ export class TimerQueue {
 
   /** Removes every timer. */
   clear(): void {
-    for (const timer of this.#atHeap.clear()) timer._scheduled = false;
-    for (let index = 0; index < this.#heapLength; index++) giveBackList(this.#listsById[this.#heapIds[index]!]!);
+    for (const timer of this.#atHeap.drain()) timer._scheduled = false;
+    for (const list of this.#listHeap.drain()) giveBackList(list);
     this.#lists.clear();
-    this.#listsById = [];
-    this.#freeIds = [];
-    this.#heapWhens.fill(Infinity, 0, this.#heapLength);
-    this.#heapLength = 0;
     this.#size = 0;
     this.#cancelled = 0;
   }
 
-  /** True if callAt timer `at` comes before the first timer of the top list. */
-  #atFirst(at: TimerHandle): boolean {
-    const when = this.#heapWhens[0]!;
-    return at._when < when || (at._when === when && at._sequence < this.#heapSequences[0]!);
+  /** True if the first timer with any deadline comes before the first timer of the top list. */
+  #atFirst(): boolean {
+    const atWhen = this.#atHeap.topWhen();
+    const when = this.#listHeap.topWhen();
+    return atWhen < when || (atWhen === when && this.#atHeap.topSequence() < this.#listHeap.topSequence());
   }
 
   /** Removes the first entry of `list`, the top of the list heap, and restores the heap. */
@@ -332,44 +336,34 @@ export class TimerQueue {
     if (list.tail === list.head) {
       this.#lists.delete(list.delay);
       giveBackList(list);
-      const id = this.#heapIds[0]!;
-      this.#listsById[id] = undefined;
-      this.#freeIds.push(id);
-      const last = --this.#heapLength;
-      this.#heapIds[0] = this.#heapIds[last]!;
-      this.#heapWhens[0] = this.#heapWhens[last]!;
-      this.#heapSequences[0] = this.#heapSequences[last]!;
-      this.#heapWhens[last] = Infinity;
-      if (last === 0) return;
+      this.#listHeap.removeTop();
     } else {
-      this.#heapWhens[0] = list.keys[2 * list.head]!;
-      this.#heapSequences[0] = list.keys[2 * list.head + 1]!;
+      this.#listHeap.replaceTopKeys(list.keys[2 * list.head]!, list.keys[2 * list.head + 1]!);
     }
-    this.#siftDown(0);
   }
 
-  #dropTopAt(): void {
-    const at = this.#atHeap.pop()!;
+  #dropTopAt(): TimerHandle {
+    const at = this.#atHeap.removeTop();
     at._scheduled = false;
     if (at._cancelled) this.#cancelled--;
     this.#size--;
+    return at;
   }
 
   #compact(): void {
     let dropped = 0;
-    for (const timer of this.#atHeap.filter((timer) => !timer._cancelled)) {
-      timer._scheduled = false;
-      dropped++;
+    for (const timer of this.#atHeap.drain()) {
+      if (timer._cancelled) {
+        timer._scheduled = false;
+        dropped++;
+      } else {
+        this.#atHeap.push(timer, timer._when, timer._sequence);
+      }
     }
-    const lists = Array.from(this.#heapIds.subarray(0, this.#heapLength), (id) => this.#listsById[id]!);
-    this.#listsById = [];
-    this.#freeIds = [];
-    this.#heapWhens.fill(Infinity, 0, this.#heapLength);
-    this.#heapLength = 0;
-    for (const list of lists) {
+    for (const list of this.#listHeap.drain()) {
       dropped += list.compact();
       if (list.tail > list.head) {
-        this.#insertList(list, list.keys[0]!, list.keys[1]!);
+        this.#listHeap.push(list, list.keys[0]!, list.keys[1]!);
       } else {
         this.#lists.delete(list.delay);
         giveBackList(list);
@@ -378,144 +372,6 @@ export class TimerQueue {
     this.#size -= dropped;
     this.#cancelled = 0;
   }
-
-  #insertList(list: TimerList, when: number, sequence: number): void {
-    // One slot to spare past the heap, so #siftDown can always read a right child.
-    if (this.#heapLength + 1 === this.#heapIds.length) {
-      const ids = new Int32Array(2 * this.#heapIds.length);
-      const whens = new Float64Array(2 * this.#heapIds.length).fill(Infinity);
-      const sequences = new Float64Array(2 * this.#heapIds.length);
-      ids.set(this.#heapIds);
-      whens.set(this.#heapWhens);
-      sequences.set(this.#heapSequences);
-      this.#heapIds = ids;
-      this.#heapWhens = whens;
-      this.#heapSequences = sequences;
-    }
-    const id = this.#freeIds.pop() ?? this.#listsById.length;
-    this.#listsById[id] = list;
-    const ids = this.#heapIds;
-    const whens = this.#heapWhens;
-    const sequences = this.#heapSequences;
-    let index = this.#heapLength++;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      const parentWhen = whens[parent]!;
-      if (parentWhen < when || (parentWhen === when && sequences[parent]! < sequence)) break;
-      ids[index] = ids[parent]!;
-      whens[index] = parentWhen;
-      sequences[index] = sequences[parent]!;
-      index = parent;
-    }
-    ids[index] = id;
-    whens[index] = when;
-    sequences[index] = sequence;
-  }
-
-  #siftDown(start: number): void {
-    const ids = this.#heapIds;
-    const whens = this.#heapWhens;
-    const sequences = this.#heapSequences;
-    const length = this.#heapLength;
-    const id = ids[start]!;
-    const when = whens[start]!;
-    const sequence = sequences[start]!;
-    let index = start;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= length) break;
-      // The earlier child, chosen without a branch: which child is earlier is a coin toss when the
-      // lists interleave, and a mispredicted branch per level cost more than the rest of the sift.
-      // Slots past the heap hold Infinity, so the right child always compares.
-      const leftWhen = whens[left]!;
-      const rightWhen = whens[left + 1]!;
-      let child = left + (((rightWhen < leftWhen) as unknown as number) | 0);
-      if (rightWhen === leftWhen && left + 1 < length) child = sequences[left + 1]! < sequences[left]! ? left + 1 : left;
-      const childWhen = whens[child]!;
-      if (when < childWhen || (when === childWhen && sequence < sequences[child]!)) break;
-      ids[index] = ids[child]!;
-      whens[index] = childWhen;
-      sequences[index] = sequences[child]!;
-      index = child;
-    }
-    ids[index] = id;
-    whens[index] = when;
-    sequences[index] = sequence;
-  }
-}
-
-/** The callAt timers: a binary min-heap of handles by (deadline, sequence). */
-export class TimerHeap {
-  #items: TimerHandle[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  peek(): TimerHandle | undefined {
-    return this.#items[0];
-  }
-
-  push(timer: TimerHandle): void {
-    const items = this.#items;
-    items.push(timer);
-    let index = items.length - 1;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (!earlier(timer, items[parent]!)) break;
-      items[index] = items[parent]!;
-      index = parent;
-    }
-    items[index] = timer;
-  }
-
-  pop(): TimerHandle | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last !== undefined) {
-      items[0] = last;
-      this.#siftDown(0);
-    }
-    return top;
-  }
-
-  /** Keeps only the timers `keep` accepts and restores heap order in O(n); returns the others. */
-  filter(keep: (timer: TimerHandle) => boolean): TimerHandle[] {
-    const dropped: TimerHandle[] = [];
-    const kept: TimerHandle[] = [];
-    for (const timer of this.#items) (keep(timer) ? kept : dropped).push(timer);
-    this.#items = kept;
-    for (let index = (kept.length >> 1) - 1; index >= 0; index--) this.#siftDown(index);
-    return dropped;
-  }
-
-  clear(): TimerHandle[] {
-    const all = this.#items;
-    this.#items = [];
-    return all;
-  }
-
-  #siftDown(start: number): void {
-    const items = this.#items;
-    const length = items.length;
-    const item = items[start]!;
-    let index = start;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= length) break;
-      const right = left + 1;
-      const child = right < length && earlier(items[right]!, items[left]!) ? right : left;
-      if (!earlier(items[child]!, item)) break;
-      items[index] = items[child]!;
-      index = child;
-    }
-    items[index] = item;
-  }
-}
-
-function earlier(a: TimerHandle, b: TimerHandle): boolean {
-  return a._when < b._when || (a._when === b._when && a._sequence < b._sequence);
 }
 
 primeDispatch();
