@@ -20,7 +20,16 @@ function random(seed: number): () => number {
   };
 }
 
-async function checkSeed(seed: number, count: number, cancelledBefore: number, cancelsFromCallbacks: number): Promise<void> {
+/** Few distinct delays (many timers per list), or a new delay for nearly every timer. */
+type Delays = 'few' | 'random';
+
+async function checkSeed(
+  seed: number,
+  count: number,
+  cancelledBefore: number,
+  cancelsFromCallbacks: number,
+  delayKind: Delays = 'few',
+): Promise<void> {
   await withLoop(async (loop) => {
     const next = random(seed);
     const fired: number[] = [];
@@ -28,8 +37,10 @@ async function checkSeed(seed: number, count: number, cancelledBefore: number, c
     // Who each timer cancels when it runs (-1: nobody); drawn before anything runs.
     const victimOf = Array.from({ length: count }, () => (next() < cancelsFromCallbacks ? Math.floor(next() * count) : -1));
     const base = loop.time();
-    // Few distinct delays (many timers per list) and some callAt deadlines between them.
+    // Few distinct delays (many timers per list) or random ones (more delays than the queue keeps
+    // lists for, so most go to its heap), and some callAt deadlines between them.
     const delays = [-0.001, 0, 0.0005, 0.001, 0.001, 0.002, 0.003];
+    const delay = (): number => (delayKind === 'few' ? delays[Math.floor(next() * delays.length)]! : next() * 0.004 - 0.001);
     for (let index = 0; index < count; index++) {
       const run = (): void => {
         fired.push(index);
@@ -38,7 +49,7 @@ async function checkSeed(seed: number, count: number, cancelledBefore: number, c
       };
       timers.push(
         next() < 0.8
-          ? loop.callLater(delays[Math.floor(next() * delays.length)]!, run)
+          ? loop.callLater(delay(), run)
           : loop.callAt(base + next() * 0.004 - 0.001, run),
       );
     }
@@ -76,5 +87,9 @@ describe('timer queue against a sorted model', () => {
 
   it('many cancellations from callbacks (the queue compacts while it runs)', async () => {
     for (const seed of [6, 7]) await checkSeed(seed, 2000, 0.1, 0.9);
+  });
+
+  it('a new delay for nearly every timer, with cancellations both ways', async () => {
+    for (const seed of [8, 9]) await checkSeed(seed, 2000, 0.3, 0.5, 'random');
   });
 });
