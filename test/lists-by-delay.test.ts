@@ -2,6 +2,7 @@
 // answers after any mix of adds and deletes, through growth and long probe runs.
 import { describe, expect, it } from 'vitest';
 import { trackLeaks } from './helpers/leaks.js';
+import { seededRandom } from './helpers/random.js';
 
 trackLeaks();
 
@@ -9,22 +10,11 @@ trackLeaks();
 const { ListsByDelay } = await import('../dist/src/lists-by-delay.js');
 type List = Parameters<InstanceType<typeof ListsByDelay>['add']>[1];
 
-/** A deterministic pseudo-random sequence (xorshift32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
-
 describe('ListsByDelay', () => {
   it('answers as a Map does through 20,000 random adds and deletes', () => {
     const table = new ListsByDelay();
     const model = new Map<number, List>();
-    const next = random(12345);
+    const next = seededRandom(12345);
     // Few distinct delays, some of them neighbours in the double's bits, so probe runs get long.
     const delays = [
       ...Array.from({ length: 300 }, (_, index) => (1 + index / 100) / 1000),

@@ -6,19 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { type TimerHandle } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
 import { runForever, withLoop } from './helpers/loops.js';
+import { seededRandom } from './helpers/random.js';
 
 trackLeaks();
-
-/** xorshift32, so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 /** Few distinct delays (many timers per list), or a new delay for nearly every timer. */
 type Delays = 'few' | 'random';
@@ -31,7 +21,7 @@ async function checkSeed(
   delayKind: Delays = 'few',
 ): Promise<void> {
   await withLoop(async (loop) => {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const fired: number[] = [];
     const timers: TimerHandle[] = [];
     // Who each timer cancels when it runs (-1: nobody); drawn before anything runs.
