@@ -61,8 +61,9 @@ async function serve(parsed: ReturnType<typeof parseOptions>): Promise<number> {
   server.on('exit', (id, reason) => console.error(`zloop: shard ${id} exited (${String(reason)}); restarting`));
   server.on('restart', (id) => console.error(`zloop: shard ${id} serves again`));
   const { host, port } = server.address;
-  console.log(`zloop: serving ${handler} on ${host}:${port} with ${server.shards.length} shards`);
-  await new Promise<void>((resolve) => {
+  // The handlers go in before the serving line: whoever reads that line may signal at once, and
+  // a SIGTERM that arrives before process.on() has taken effect kills the process outright.
+  const closed = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       console.error(`zloop: ${signal}: closing`);
       process.off('SIGINT', stop);
@@ -72,6 +73,8 @@ async function serve(parsed: ReturnType<typeof parseOptions>): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  console.log(`zloop: serving ${handler} on ${host}:${port} with ${server.shards.length} shards`);
+  await closed;
   console.error('zloop: closed');
   return 0;
 }

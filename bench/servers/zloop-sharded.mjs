@@ -11,5 +11,6 @@ const server = await createShardedServer(handler, {
   host: process.argv[2] ?? '127.0.0.1',
   port: 0,
 });
-process.stdout.write(`${server.address.port}\n`);
+// Handlers first: the harness may signal as soon as it reads the port.
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void server.close({ timeout: 1 }));
+process.stdout.write(`${server.address.port}\n`);
