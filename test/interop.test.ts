@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { getRunningLoop, openConnection, run, startServer, startUnixServer } from 'zloop';
+import { needsProgram } from './helpers/programs.js';
 import { trackLeaks } from './helpers/leaks.js';
 import { Echo, firstPatternBreak, pattern, port, Recorder, shutdown, Signal, socketDir, within } from './helpers/net.js';
 
@@ -108,7 +109,8 @@ describe('node:net peers', () => {
   });
 });
 
-describe('socat as a client', () => {
+const socatSuite = needsProgram('socat', 'socat as a client');
+describe.skipIf(socatSuite.missing)(socatSuite.title, () => {
   it('echoes a megabyte back to socat over TCP', async () => {
     await run(async () => {
       const loop = getRunningLoop();

@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRunningLoop, openConnection, run, startServer } from 'zloop';
 import { type Certs, makeCerts } from './helpers/certs.js';
+import { needsProgram } from './helpers/programs.js';
 import { trackLeaks } from './helpers/leaks.js';
 import { Echo, port, Recorder, shutdown, within } from './helpers/net.js';
 
@@ -16,7 +17,8 @@ beforeAll(() => {
 });
 afterAll(() => certs?.remove());
 
-describe('openssl s_client', () => {
+const opensslSuite = needsProgram('openssl', 'openssl s_client');
+describe.skipIf(opensslSuite.missing)(opensslSuite.title, () => {
   it('verifies a zloop server against the test CA and gets its lines echoed', async () => {
     await run(async () => {
       const loop = getRunningLoop();
