@@ -297,7 +297,8 @@ export class DatagramTransport implements SocketOwner {
   #onWritten(queued: number): void {
     this.#bufferSize = queued;
     this.#flow.update(queued);
-    if (queued === 0 && this.#closing && this.#pendingCount === 0) this.#release(null);
+    // resumeWriting() may have sent more: decide on the buffer as it is after the protocol ran.
+    if (this.#bufferSize === 0 && this.#closing && this.#pendingCount === 0) this.#release(null);
   }
 
   #errorReceived(exc: Error): void {

@@ -316,7 +316,8 @@ export class WritePipeTransport {
       this.#bufferSize = 0;
       this.#loop.removeWriter(this.#fd);
       this.#flow.update(0);
-      if (this.#closing) {
+      // resumeWriting() may have written more and closed: only an empty buffer ends the pipe.
+      if (this.#closing && this.#bufferSize === 0) {
         this.#stopWatchingClose();
         this.#callConnectionLost(null);
       }

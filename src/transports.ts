@@ -292,7 +292,9 @@ export class SocketTransport implements Transport, SocketOwner {
   #onWritten(queued: number): void {
     this.#bufferSize = queued;
     this.#flow.update(queued);
-    if (queued === 0 && this.#closing) this.#release(null);
+    // resumeWriting() may have written more (and called close()): decide on the buffer as it is
+    // now, not on the count the reactor reported before the protocol ran.
+    if (this.#bufferSize === 0 && this.#closing) this.#release(null);
   }
 
   /** asyncio's _fatal_error: log unless the peer just went away, then close at once. */
