@@ -215,6 +215,12 @@ export class SSLTransport implements Transport {
   /** @internal Starts the handshake over `raw`. */
   _rawConnectionMade(raw: Transport): void {
     this.#raw = raw;
+    // The raw transport pauses us as soon as it queues anything and resumes us only once it is
+    // empty. With its default marks it would go quiet between 16 KiB and 0 bytes, and a paused
+    // SSLTransport, whose buffer size counts the raw transport's bytes, would never hear that it
+    // drained. Ciphertext waits in the TLSSocket instead; the kernel's socket buffer keeps the
+    // connection busy meanwhile.
+    raw.setWriteBufferLimits(0, 0);
     const duplex = new Duplex({
       allowHalfOpen: true,
       readableHighWaterMark: 64 * 1024,

@@ -7,78 +7,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRunningLoop, Protocol, run, type Transport } from 'zloop';
+import { getRunningLoop, run } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
-import { firstPatternBreak, pattern, port, shutdown, Signal, socketDir } from './helpers/net.js';
+import { port, shutdown, socketDir } from './helpers/net.js';
+import { ResumeWriter, slowRead, TOTAL } from './helpers/writers.js';
 
 trackLeaks();
-
-const CHUNK = 64 * 1024;
-const TOTAL = 16 * 1024 * 1024;
-
-/**
- * Writes TOTAL bytes of the counter pattern. Until the first pauseWriting it writes in
- * connectionMade; after that only in resumeWriting, writing on until the buffer passes the high
- * mark again (or, with `all`, the whole rest at once), and calls close() right after the last write.
- */
-export class ResumeWriter extends Protocol {
-  transport: Transport | null = null;
-  written = 0;
-  paused = false;
-  readonly lost = new Signal<Error | null>();
-
-  constructor(readonly all = false) {
-    super();
-  }
-
-  override connectionMade(transport: Transport): void {
-    this.transport = transport;
-    this.#writeSome(false);
-  }
-
-  override pauseWriting(): void {
-    this.paused = true;
-  }
-
-  override resumeWriting(): void {
-    this.paused = false;
-    this.#writeSome(this.all);
-  }
-
-  override connectionLost(exc: Error | null): void {
-    this.lost.resolve(exc);
-  }
-
-  #writeSome(ignorePause: boolean): void {
-    const transport = this.transport!;
-    while ((ignorePause || !this.paused) && this.written < TOTAL) {
-      const size = Math.min(CHUNK, TOTAL - this.written);
-      transport.write(pattern(this.written, size));
-      this.written += size;
-    }
-    if (this.written === TOTAL) transport.close();
-  }
-}
-
-/** Reads `stream` to its end in small, paused steps; resolves with the count and the first break. */
-function slowRead(stream: net.Socket): Promise<{ received: number; firstBreak: number }> {
-  return new Promise((resolve, reject) => {
-    let received = 0;
-    let firstBreak = -1;
-    stream.on('data', (data: Buffer) => {
-      if (firstBreak < 0) {
-        const at = firstPatternBreak(data, received);
-        if (at >= 0) firstBreak = received + at;
-      }
-      received += data.length;
-      // Stop now and then so the writer's buffer fills and drains many times.
-      stream.pause();
-      setImmediate(() => stream.resume());
-    });
-    stream.on('end', () => resolve({ received, firstBreak }));
-    stream.on('error', reject);
-  });
-}
 
 describe('close() right after the last writes made in resumeWriting()', () => {
   for (const all of [false, true]) {
