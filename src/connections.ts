@@ -29,11 +29,13 @@ export type CreateConnectionOptions = TlsOptions & {
   /** [host, port] to bind the local end to. */
   localAddr?: [string, number] | null;
   family?: number;
+  /** Aborting it gives up the connection attempt (the socket is closed) and rejects with its reason. */
+  signal?: AbortSignal | null;
 };
 
 export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing' | 'ssl' | 'sslHandshakeTimeout' | 'sslShutdownTimeout'>;
 
-export type UnixConnectionOptions = TlsOptions;
+export type UnixConnectionOptions = TlsOptions & Pick<CreateConnectionOptions, 'signal'>;
 
 export async function createServer(
   loop: EventLoop,
@@ -118,13 +120,17 @@ export async function createConnection<P extends AnyProtocol>(
   protocolFactory: ProtocolFactory<P>,
   host: string,
   port: number,
-  options: CreateConnectionOptions = {},
+  options: CreateConnectionOptions,
+  signal: AbortSignal,
 ): Promise<[SocketTransport | SSLTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
   if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
   const portNumber = checkPort(port, 'port');
   const tlsSetup = resolveTls(options, false, host);
-  if (tlsSetup !== null) return withTls(loop, protocolFactory, tlsSetup, (factory) => createConnection(loop, factory, host, port, { ...options, ssl: null, serverHostname: null, sslHandshakeTimeout: null, sslShutdownTimeout: null }));
+  if (tlsSetup !== null) {
+    const plain = { ...options, ssl: null, serverHostname: null, sslHandshakeTimeout: null, sslShutdownTimeout: null };
+    return withTls(loop, protocolFactory, tlsSetup, signal, (factory) => createConnection(loop, factory, host, port, plain, signal));
+  }
   const local = options.localAddr ?? null;
   if (local !== null && (!Array.isArray(local) || typeof local[0] !== 'string')) {
     throw new TypeError('options.localAddr must be a [host, port] pair');
@@ -132,12 +138,13 @@ export async function createConnection<P extends AnyProtocol>(
   const candidates = await resolve(host, options.family ?? AF_UNSPEC);
   const errors: SystemError[] = [];
   for (const candidate of candidates) {
+    signal.throwIfAborted();
     const fd = native.connect(loop._reactor, candidate.address, portNumber, local?.[0] ?? null, local ? checkPort(local[1], 'localAddr port') : 0);
     if (fd < 0) {
       errors.push(systemError(fd, 'connect', candidate.address, portNumber));
       continue;
     }
-    const outcome = await settleConnect(loop, fd, candidate.family, protocolFactory);
+    const outcome = await settleConnect(loop, fd, candidate.family, protocolFactory, signal);
     if (outcome instanceof Array) return outcome;
     errors.push(systemError(outcome, 'connect', candidate.address, portNumber));
   }
@@ -148,15 +155,17 @@ export async function createUnixConnection<P extends AnyProtocol>(
   loop: EventLoop,
   protocolFactory: ProtocolFactory<P>,
   path: string,
-  options: UnixConnectionOptions = {},
+  options: UnixConnectionOptions,
+  signal: AbortSignal,
 ): Promise<[SocketTransport | SSLTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
   checkPath(path);
   const tlsSetup = resolveTls(options, false, null);
-  if (tlsSetup !== null) return withTls(loop, protocolFactory, tlsSetup, (factory) => createUnixConnection(loop, factory, path));
+  if (tlsSetup !== null) return withTls(loop, protocolFactory, tlsSetup, signal, (factory) => createUnixConnection(loop, factory, path, {}, signal));
+  signal.throwIfAborted();
   const fd = native.connectUnix(loop._reactor, path);
   if (fd < 0) throw systemError(fd, 'connect', path);
-  const outcome = await settleConnect(loop, fd, 'unix', protocolFactory);
+  const outcome = await settleConnect(loop, fd, 'unix', protocolFactory, signal);
   if (outcome instanceof Array) return outcome;
   throw systemError(outcome, 'connect', path);
 }
@@ -170,21 +179,30 @@ async function withTls<P extends AnyProtocol>(
   loop: EventLoop,
   protocolFactory: ProtocolFactory<P>,
   setup: NonNullable<ReturnType<typeof resolveTls>>,
+  signal: AbortSignal,
   connect: (factory: ProtocolFactory) => Promise<[SocketTransport | SSLTransport, AnyProtocol]>,
 ): Promise<[SSLTransport, P]> {
   let protocol: P | undefined;
-  let handshake: Promise<SSLTransport> | undefined;
+  let client: ReturnType<typeof tlsClient<P>> | undefined;
   await connect(() => {
     protocol = protocolFactory();
-    const client = tlsClient(loop, protocol, setup);
-    handshake = client.handshake;
+    client = tlsClient(loop, protocol, setup);
     return client.rawProtocol;
   });
-  return [await handshake!, protocol!];
+  // Given up during the handshake: close the connection, as the plain connect closes its socket.
+  const abort = (): void => client!.transport.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    return [await client!.handshake, protocol!];
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
 }
 
 /**
- * Waits for the reactor's CONNECTED record. On success the transport and protocol are made
+ * Waits for the reactor's CONNECTED record or the abort of `signal`. On success the transport and protocol are made
  * right inside the record's dispatch, before any DATA record of that socket can arrive; on
  * failure the socket is closed and the errno returned.
  */
@@ -193,11 +211,19 @@ function settleConnect<P extends AnyProtocol>(
   fd: number,
   family: SocketFamily,
   protocolFactory: ProtocolFactory<P>,
+  signal: AbortSignal,
 ): Future<[SocketTransport, P] | number> {
   const settled = loop.createFuture<[SocketTransport, P] | number>();
+  // Given up before the reactor reported the connect: close the socket, make no protocol.
+  const abort = (): void => {
+    loop._releaseSocket(fd);
+    settled.setException(signal.reason);
+  };
+  signal.addEventListener('abort', abort, { once: true });
   loop._registerSocket(fd, {
     _onSocketRecord(kind, errno) {
       if (kind !== RecordKind.connected) return;
+      signal.removeEventListener('abort', abort);
       if (errno !== 0) {
         loop._releaseSocket(fd);
         settled.setResult(errno);

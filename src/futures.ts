@@ -92,6 +92,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return this.#asPromise().then(onFulfilled, onRejected);
   }
 
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.#asPromise().catch(onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.#asPromise().finally(onFinally);
+  }
+
   toString(): string {
     return `<${this.constructor.name} ${this._stateName()}>`;
   }
@@ -233,4 +241,62 @@ export class Task<T = unknown> extends Future<T> {
     if (exception instanceof CancelledError) super.cancel(exception.message || undefined);
     else this._reject(exception);
   }
+}
+
+/** A Future whose cancel() also aborts an operation in flight; made by cancellable(). */
+class OperationFuture<T> extends Future<T> {
+  readonly #controller: AbortController;
+
+  constructor(loop: EventLoop, controller: AbortController) {
+    super(loop);
+    this.#controller = controller;
+  }
+
+  override cancel(message?: string): boolean {
+    if (!super.cancel(message)) return false;
+    // At once, not from a done callback: the operation must not complete in between.
+    this.#controller.abort(new CancelledError(message ?? ''));
+    return true;
+  }
+}
+
+/**
+ * Runs `operation` at once and returns a Future of its outcome whose cancel() aborts the signal
+ * `operation` receives, so an operation under waitFor() undoes itself (a pending connect closes
+ * its socket) as asyncio's cancellation does. Aborting `signal` (the caller's option) aborts the
+ * operation too. A value that arrives once the Future is done anyway goes to `discard` (a
+ * connection made in the same turn as the cancel is closed, not leaked).
+ */
+export function cancellable<T>(
+  loop: EventLoop,
+  signal: AbortSignal | null | undefined,
+  operation: (signal: AbortSignal) => Promise<T>,
+  discard: (value: T) => void,
+): Future<T> {
+  if (signal !== null && signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError('options.signal must be an AbortSignal');
+  }
+  const controller = new AbortController();
+  const future = new OperationFuture<T>(loop, controller);
+  const forward = (): void => controller.abort(signal!.reason);
+  if (signal?.aborted) forward();
+  else signal?.addEventListener('abort', forward, { once: true });
+  let outcome: Promise<T>;
+  try {
+    outcome = operation(controller.signal);
+  } catch (exception) {
+    outcome = Promise.reject(exception);
+  }
+  outcome.then(
+    (value) => {
+      signal?.removeEventListener('abort', forward);
+      if (future.done()) discard(value);
+      else future.setResult(value);
+    },
+    (exception: unknown) => {
+      signal?.removeEventListener('abort', forward);
+      if (!future.done()) future.setException(exception);
+    },
+  );
+  return future;
 }

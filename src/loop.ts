@@ -15,7 +15,7 @@ import { type SslOption, startTls, type StartTlsOptions } from './tls.js';
 import { ReadyQueue } from './ready-queue.js';
 import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
 import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from './executor.js';
-import { Future, Task, type TaskTarget } from './futures.js';
+import { cancellable, Future, Task, type TaskTarget } from './futures.js';
 import { Handle, NO_ARGS, TimerHandle } from './handles.js';
 import {
   Header,
@@ -383,14 +383,18 @@ export class EventLoop {
     return createServer(this, protocolFactory, host, port, options);
   }
 
-  /** Connects to `host`:`port`, trying each address getaddrinfo returns in turn. */
+  /**
+   * Connects to `host`:`port`, trying each address getaddrinfo returns in turn. The Future's
+   * cancel() (waitFor's timeout does it) and `options.signal` give the attempt up and close its
+   * socket, so no protocol is made for a connection nobody holds.
+   */
   createConnection<P extends AnyProtocol>(
     protocolFactory: ProtocolFactory<P>,
     host: string,
     port: number,
-    options?: CreateConnectionOptions,
-  ): Promise<[Transport, P]> {
-    return createConnection(this, protocolFactory, host, port, options);
+    options: CreateConnectionOptions = {},
+  ): Future<[Transport, P]> {
+    return cancellable<[Transport, P]>(this, options?.signal, (signal) => createConnection(this, protocolFactory, host, port, options, signal), closeConnection);
   }
 
   createUnixServer(protocolFactory: ProtocolFactory, path: string, options?: UnixServerOptions): Promise<Server> {
@@ -400,9 +404,9 @@ export class EventLoop {
   createUnixConnection<P extends AnyProtocol>(
     protocolFactory: ProtocolFactory<P>,
     path: string,
-    options?: UnixConnectionOptions,
-  ): Promise<[Transport, P]> {
-    return createUnixConnection(this, protocolFactory, path, options);
+    options: UnixConnectionOptions = {},
+  ): Future<[Transport, P]> {
+    return cancellable<[Transport, P]>(this, options?.signal, (signal) => createUnixConnection(this, protocolFactory, path, options, signal), closeConnection);
   }
 
   /** A UDP endpoint (datagram.ts): bound to localAddr and/or connected to remoteAddr. */
@@ -805,6 +809,11 @@ export function newEventLoop(): EventLoop {
 }
 
 /** Wraps a promise or async function in a Task of `loop`; passes Futures through. */
+/** A connection that completed after its Future was cancelled: nobody holds it, so it goes. */
+function closeConnection([transport]: [Transport, unknown]): void {
+  transport.abort();
+}
+
 export function ensureFuture<T>(awaitable: Future<T> | TaskTarget<T>, loop: EventLoop): Future<T> {
   if (awaitable instanceof Future) return awaitable;
   if (typeof awaitable === 'function' || isThenable(awaitable)) return loop.createTask(awaitable);

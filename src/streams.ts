@@ -6,13 +6,14 @@
 // (when microtasks run) instead of one loop iteration later.
 import type { CreateConnectionOptions, CreateServerOptions, UnixConnectionOptions, UnixServerOptions } from './connections.js';
 import { IncompleteReadError, LimitOverrunError } from './errors.js';
+import { cancellable, type Future } from './futures.js';
 import type { EventLoop } from './loop.js';
 import { Protocol } from './protocols.js';
 import { getRunningLoop } from './running.js';
 import type { Server } from './server.js';
 import type { SslOption } from './tls.js';
 import type { Transport } from './transports.js';
-import { checkCallback, isThenable } from './validate.js';
+import { checkCallback, checkInteger, isThenable } from './validate.js';
 
 /** asyncio's default limit for readuntil()/readline(): 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -56,6 +57,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // Not an async function: when bytes are buffered (the common case under load) the result is
     // one already-resolved promise, without an async frame or an extra await tick.
     try {
+      checkInteger(n, 'n');
       this.#throwIfFailed();
       if (n === 0) return Promise.resolve(EMPTY);
       if (n < 0) return this.#readToEof();
@@ -119,7 +121,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** Exactly `n` bytes; IncompleteReadError (with the partial bytes) if EOF comes first. */
   async readexactly(n: number): Promise<Buffer> {
-    if (typeof n !== 'number' || Number.isNaN(n)) throw new TypeError('n must be a number');
+    checkInteger(n, 'n');
     if (n < 0) throw new RangeError('readexactly size can not be less than zero');
     this.#throwIfFailed();
     if (n === 0) return EMPTY;
@@ -440,12 +442,12 @@ export type StartServerOptions = StreamOptions & CreateServerOptions;
 export type StartUnixServerOptions = StreamOptions & UnixServerOptions;
 export type OpenUnixConnectionOptions = StreamOptions & UnixConnectionOptions;
 
-export async function openConnection(host: string, port: number, options: OpenConnectionOptions = {}): Promise<[StreamReader, StreamWriter]> {
-  const loop = getRunningLoop();
-  const reader = new StreamReader(options);
-  const protocol = new StreamReaderProtocol(reader, null, loop);
-  const [transport] = await loop.createConnection(() => protocol, host, port, options);
-  return [reader, new StreamWriter(transport, protocol, reader, loop)];
+/**
+ * A connection as a (reader, writer) pair. Like loop.createConnection it returns a Future:
+ * cancelling it (waitFor's timeout) or aborting `options.signal` gives the attempt up.
+ */
+export function openConnection(host: string, port: number, options: OpenConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
+  return openStreams(options, (loop, factory, signal) => loop.createConnection(factory, host, port, { ...options, signal }));
 }
 
 export async function startServer(
@@ -459,12 +461,26 @@ export async function startServer(
   return loop.createServer(() => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), host, port, options);
 }
 
-export async function openUnixConnection(path: string, options: OpenUnixConnectionOptions = {}): Promise<[StreamReader, StreamWriter]> {
+export function openUnixConnection(path: string, options: OpenUnixConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
+  return openStreams(options, (loop, factory, signal) => loop.createUnixConnection(factory, path, { ...options, signal }));
+}
+
+function openStreams(
+  options: StreamOptions & { signal?: AbortSignal | null },
+  connect: (loop: EventLoop, factory: () => StreamReaderProtocol, signal: AbortSignal) => PromiseLike<[Transport, unknown]>,
+): Future<[StreamReader, StreamWriter]> {
   const loop = getRunningLoop();
   const reader = new StreamReader(options);
   const protocol = new StreamReaderProtocol(reader, null, loop);
-  const [transport] = await loop.createUnixConnection(() => protocol, path, options);
-  return [reader, new StreamWriter(transport, protocol, reader, loop)];
+  return cancellable(
+    loop,
+    options.signal,
+    async (signal) => {
+      const [transport] = await connect(loop, () => protocol, signal);
+      return [reader, new StreamWriter(transport, protocol, reader, loop)];
+    },
+    ([, writer]) => writer.transport.abort(),
+  );
 }
 
 export async function startUnixServer(clientConnected: ClientConnected, path: string, options: StartUnixServerOptions = {}): Promise<Server> {

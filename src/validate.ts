@@ -38,3 +38,18 @@ export function describeType(value: unknown): string {
   if (type === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
   return `type ${type} (${String(value)})`;
 }
+
+/** A TypeError or RangeError with Node's `code` (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...). */
+export function codedError<E extends Error>(error: E, code: string): E & { code: string } {
+  return Object.assign(error, { code });
+}
+
+/** A byte count: an integer (negative where the caller gives that a meaning), never 2.5 or NaN. */
+export function checkInteger(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') {
+    throw codedError(new TypeError(`The "${name}" argument must be of type number. Received ${describeType(value)}`), 'ERR_INVALID_ARG_TYPE');
+  }
+  if (!Number.isInteger(value)) {
+    throw codedError(new RangeError(`The value of "${name}" is out of range. It must be an integer. Received ${value}`), 'ERR_OUT_OF_RANGE');
+  }
+}

@@ -160,6 +160,21 @@ describe('StreamReader', () => {
     });
   });
 
+  it('read() and readexactly() refuse sizes that are not integers, and no byte is lost over them', async () => {
+    await run(async () => {
+      const { server, port: serverPort } = await sender(['abc', 'def']);
+      const [reader, writer] = await openConnection('127.0.0.1', serverPort);
+      for (const size of [2.5, 0.5, Number.NaN, Infinity]) {
+        await expect(reader.read(size)).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+        await expect(reader.readexactly(size)).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      }
+      await expect(reader.read('2' as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      expect((await reader.readexactly(6)).toString()).toBe('abcdef');
+      writer.close();
+      await stop(server);
+    });
+  });
+
   it('readuntil returns through the separator; IncompleteReadError at EOF without it', async () => {
     await run(async () => {
       const { server, port: serverPort } = await sender(['key=val', 'ue\r\n\r', '\nbody', 'tail']);
