@@ -10,7 +10,7 @@ import { type ListeningSocket, removeSocketFile, Server } from './server.js';
 import { type SystemError, systemError } from './system-error.js';
 import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from './tls.js';
 import { type SocketFamily, SocketTransport } from './transports.js';
-import { checkCallback } from './validate.js';
+import { checkCallback, codedError } from './validate.js';
 
 export type CreateServerOptions = {
   family?: number;
@@ -221,6 +221,7 @@ function settleConnect<P extends AnyProtocol>(
   };
   signal.addEventListener('abort', abort, { once: true });
   loop._registerSocket(fd, {
+    toString: () => `<connecting socket fd=${fd}>`,
     _onSocketRecord(kind, errno) {
       if (kind !== RecordKind.connected) return;
       signal.removeEventListener('abort', abort);
@@ -275,6 +276,13 @@ function checkBacklog(backlog: unknown): number {
   return backlog;
 }
 
+/**
+ * A Unix socket path: a filesystem path, or (Linux) an abstract name, '\0' and then the name.
+ * A NUL anywhere else is refused: bind() would take the part before it and leave that file behind.
+ */
 function checkPath(path: unknown): asserts path is string {
-  if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');
+  if (typeof path !== 'string' || path === '') throw codedError(new TypeError('path must be a non-empty string'), 'ERR_INVALID_ARG_TYPE');
+  if (path.indexOf('\0', 1) !== -1) {
+    throw codedError(new TypeError(`path must not contain a NUL byte (an abstract name starts with '\\0' and has no other): ${JSON.stringify(path)}`), 'ERR_INVALID_ARG_VALUE');
+  }
 }

@@ -243,20 +243,61 @@ export class Task<T = unknown> extends Future<T> {
   }
 }
 
-/** A Future whose cancel() also aborts an operation in flight; made by cancellable(). */
+/**
+ * A Future whose cancel() also aborts an operation in flight; made by cancellable(). `await`
+ * settles straight from the operation's promise (a microtask), not a loop iteration later through
+ * done callbacks: a connection is handed over before the next batch of reads.
+ */
 class OperationFuture<T> extends Future<T> {
   readonly #controller: AbortController;
+  readonly #settled: Promise<T>;
+  #resolve!: (value: T) => void;
+  #reject!: (reason: unknown) => void;
 
   constructor(loop: EventLoop, controller: AbortController) {
     super(loop);
     this.#controller = controller;
+    this.#settled = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // An outcome nobody awaits is no unhandled rejection, as for any Future.
+    this.#settled.catch(() => {});
   }
 
   override cancel(message?: string): boolean {
     if (!super.cancel(message)) return false;
     // At once, not from a done callback: the operation must not complete in between.
     this.#controller.abort(new CancelledError(message ?? ''));
+    this.#reject(new CancelledError(message ?? ''));
     return true;
+  }
+
+  /** @internal */
+  _settle(value: T): void {
+    this.setResult(value);
+    this.#resolve(value);
+  }
+
+  /** @internal */
+  _fail(exception: unknown): void {
+    this.setException(exception);
+    this.#reject(exception);
+  }
+
+  override then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.#settled.then(onFulfilled, onRejected);
+  }
+
+  override catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.#settled.catch(onRejected);
+  }
+
+  override finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.#settled.finally(onFinally);
   }
 }
 
@@ -291,11 +332,11 @@ export function cancellable<T>(
     (value) => {
       signal?.removeEventListener('abort', forward);
       if (future.done()) discard(value);
-      else future.setResult(value);
+      else future._settle(value);
     },
     (exception: unknown) => {
       signal?.removeEventListener('abort', forward);
-      if (!future.done()) future.setException(exception);
+      if (!future.done()) future._fail(exception);
     },
   );
   return future;

@@ -56,6 +56,8 @@ export interface SocketOwner {
   _onSocketRecord(kind: number, a: number, b: number): void;
   /** Told when the socket is released (closed) by whoever holds it, if the owner wants to know. */
   _onSocketReleased?(): void;
+  /** Names the owner in errors (addReader on a transport's socket). */
+  toString(): string;
 }
 
 /** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
@@ -584,6 +586,7 @@ export class EventLoop {
     checkFd(fd);
     this.#checkClosed();
     checkCallback(callback, 'callback');
+    this.#ensureNoTransport(fd);
     const handle = new Handle(callback, args, this);
     const previous = watchers.get(fd);
     if (previous !== undefined) {
@@ -601,9 +604,19 @@ export class EventLoop {
     }
   }
 
+  /**
+   * asyncio's _ensure_fd_no_transport: the reactor already watches a transport's socket, and a
+   * second watcher would either fail in epoll_ctl or, while the transport is paused, spin.
+   */
+  #ensureNoTransport(fd: number): void {
+    const owner = this.#socketOwners[fd];
+    if (owner !== undefined) throw new Error(`File descriptor ${fd} is used by transport ${String(owner)}`);
+  }
+
   #removeWatcher(watchers: Map<number, Handle>, fd: number): boolean {
     checkFd(fd);
     if (this.#closed) return false;
+    this.#ensureNoTransport(fd);
     const handle = watchers.get(fd);
     if (handle === undefined) return false;
     handle.cancel();

@@ -40,7 +40,10 @@ export class Server implements TransportTracker {
     this.#unixFile = unixPath === null ? null : { path: unixPath, inode: inodeOf(unixPath) };
     this.#sockets = listeners.map((listener) => new TransportSocket(listener.fd, listener.family));
     for (const listener of listeners) {
-      const owner: SocketOwner = { _onSocketRecord: (kind, a) => this.#onListenerRecord(listener, kind, a) };
+      const owner: SocketOwner = {
+        _onSocketRecord: (kind, a) => this.#onListenerRecord(listener, kind, a),
+        toString: () => `<listening socket fd=${listener.fd}>`,
+      };
       loop._registerSocket(listener.fd, owner);
     }
   }

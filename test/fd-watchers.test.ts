@@ -4,7 +4,7 @@
 import { readSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventLoop } from 'zloop';
+import { type EventLoop, getRunningLoop, Protocol, run } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
 import { runForever, within, withLoop } from './helpers/loops.js';
 
@@ -288,6 +288,32 @@ describe('watcher errors', () => {
       } finally {
         await disconnect(extra);
       }
+    });
+  });
+});
+
+describe("a transport's own socket", () => {
+  it('addReader/addWriter/removeReader/removeWriter on it throw an error naming the transport, paused or reading', async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const server = await loop.createServer(() => new Protocol(), '127.0.0.1', 0);
+      const serverPort = (server.sockets[0]!.getsockname() as [string, number])[1];
+      const [transport] = await loop.createConnection(() => new Protocol(), '127.0.0.1', serverPort);
+      const fd = (transport.getExtraInfo('socket') as { fd: number }).fd;
+      const used = new RegExp(`^File descriptor ${fd} is used by transport <SocketTransport fd=${fd} open>$`);
+      for (const reading of [true, false]) {
+        if (reading) transport.resumeReading();
+        else transport.pauseReading();
+        expect(() => loop.addReader(fd, () => {})).toThrow(used);
+        expect(() => loop.addWriter(fd, () => {})).toThrow(used);
+        expect(() => loop.removeReader(fd)).toThrow(used);
+        expect(() => loop.removeWriter(fd)).toThrow(used);
+      }
+      const listenerFd = server.sockets[0]!.fd;
+      expect(() => loop.addReader(listenerFd, () => {})).toThrow(/is used by transport <listening socket/);
+      transport.close();
+      server.close();
+      await server.waitClosed();
     });
   });
 });

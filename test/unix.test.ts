@@ -1,7 +1,7 @@
 // Unix domain sockets: createUnixServer/createUnixConnection and the stream forms, with paths
 // under os.tmpdir(), one directory per test, removed afterwards.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getRunningLoop, openUnixConnection, run, startUnixServer, TransportSocket } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
@@ -38,6 +38,40 @@ describe('createUnixServer and createUnixConnection', () => {
       await client.lost.wait('client connectionLost');
       await shutdown(server);
       expect(existsSync(path)).toBe(false);
+    });
+  });
+
+  it('a path with a NUL byte is refused with a TypeError and binds nothing', async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const path = dir.path('nul.sock');
+      for (const bad of [`${path}\0tail`, `\0abstract\0tail`]) {
+        await expect(loop.createUnixServer(() => new Echo(), bad)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+        await expect(loop.createUnixConnection(() => new Recorder(), bad)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+      }
+      expect(existsSync(path)).toBe(false);
+    });
+  });
+
+  it.skipIf(process.platform !== 'linux')('an abstract name (Linux) binds exactly that name, serves and reads back whole', async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const name = `\0zloop-test-${process.pid}-${Date.now()}`;
+      const server = await loop.createUnixServer(() => new Echo(), name);
+      expect(server.sockets[0]!.getsockname()).toBe(name);
+      // The kernel's own table: the name as bound ('@' for the NUL), without padding. (Node 20's
+      // net pads abstract names with NULs to the full sun_path, so it cannot reach this name.)
+      const table = readFileSync('/proc/net/unix', 'latin1').split('\n');
+      expect(table.some((line) => line.endsWith(` @${name.slice(1)}`))).toBe(true);
+      const [transport, recorder] = await loop.createUnixConnection(() => new Recorder(), name);
+      expect(transport.getExtraInfo('peername')).toBe(name);
+      expect(transport.getExtraInfo('sockname')).toBe('');
+      transport.write('abstract');
+      await recorder.untilBytes(8);
+      expect(recorder.text()).toBe('abstract');
+      transport.close();
+      await recorder.lost.wait('client connectionLost');
+      await shutdown(server);
     });
   });
 

@@ -443,7 +443,7 @@ fn socketAddress(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     };
     var text_buffer: [160]u8 = undefined;
     const text = if (address.any.family == std.posix.AF.UNIX)
-        std.mem.sliceTo(&address.un.path, 0)
+        sockets.unixPath(&address)
     else
         std.fmt.bufPrint(&text_buffer, "{}", .{address}) catch "";
     var result: napi.Value = null;

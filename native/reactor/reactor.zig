@@ -370,7 +370,7 @@ pub const Reactor = struct {
         if (socket.kind != .datagram) return .{ .err = .INVAL };
         if (bytes.len > std.math.maxInt(u32)) return .{ .err = .MSGSIZE };
         const name: ?*const posix.sockaddr = if (address) |*value| &value.any else null;
-        const name_len: posix.socklen_t = if (address) |value| value.getOsSockLen() else 0;
+        const name_len: posix.socklen_t = if (address) |*value| sockets.sockLen(value) else 0;
         if (socket.queued() == 0) {
             switch (sockets.sendTo(fd, bytes, name, name_len)) {
                 .ok => |sent| {

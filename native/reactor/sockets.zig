@@ -79,7 +79,7 @@ pub fn listen(address: std.net.Address, backlog: u31, options: Options) Result(i
     if (options.reuse_address) setFlag(fd, posix.SOL.SOCKET, posix.SO.REUSEADDR);
     if (options.reuse_port) setFlag(fd, posix.SOL.SOCKET, posix.SO.REUSEPORT);
     if (options.ipv6_only and address.any.family == posix.AF.INET6) setFlag(fd, posix.IPPROTO.IPV6, IPV6_V6ONLY);
-    if (c.bind(fd, &address.any, address.getOsSockLen()) < 0) return closeWith(fd);
+    if (c.bind(fd, &address.any, sockLen(&address)) < 0) return closeWith(fd);
     if (c.listen(fd, backlog) < 0) return closeWith(fd);
     return .{ .ok = fd };
 }
@@ -92,11 +92,11 @@ pub fn connect(address: std.net.Address, local: ?std.net.Address) Result(i32) {
         .err => |err| return .{ .err = err },
     };
     if (local) |local_address| {
-        if (c.bind(fd, &local_address.any, local_address.getOsSockLen()) < 0) return closeWith(fd);
+        if (c.bind(fd, &local_address.any, sockLen(&local_address)) < 0) return closeWith(fd);
     }
     if (address.any.family != posix.AF.UNIX) setNoDelay(fd);
     while (true) {
-        if (c.connect(fd, &address.any, address.getOsSockLen()) == 0) return .{ .ok = fd };
+        if (c.connect(fd, &address.any, sockLen(&address)) == 0) return .{ .ok = fd };
         switch (lastErrno(@as(c_int, -1))) {
             .INTR => continue,
             .INPROGRESS, .AGAIN => return .{ .ok = fd },
@@ -182,10 +182,10 @@ pub fn datagram(family: u32, local: ?std.net.Address, remote: ?std.net.Address, 
     if (options.reuse_port and !setFlagChecked(fd, posix.SOL.SOCKET, posix.SO.REUSEPORT)) return closeWith(fd);
     if (options.broadcast and !setFlagChecked(fd, posix.SOL.SOCKET, posix.SO.BROADCAST)) return closeWith(fd);
     if (local) |address| {
-        if (c.bind(fd, &address.any, address.getOsSockLen()) < 0) return closeWith(fd);
+        if (c.bind(fd, &address.any, sockLen(&address)) < 0) return closeWith(fd);
     }
     if (remote) |address| {
-        while (c.connect(fd, &address.any, address.getOsSockLen()) < 0) {
+        while (c.connect(fd, &address.any, sockLen(&address)) < 0) {
             if (lastErrno(@as(c_int, -1)) != .INTR) return closeWith(fd);
         }
     }
@@ -309,6 +309,29 @@ pub fn shutdownWrite(fd: i32) ?posix.E {
     return null;
 }
 
+/// The length to pass with `address`. std.net.Address ends a Unix path at its first NUL, which
+/// for a Linux abstract name ('\x00name') would be no name at all (an autobind): the name is the
+/// bytes after the leading NUL, up to the zero padding initUnix leaves behind it.
+pub fn sockLen(address: *const std.net.Address) posix.socklen_t {
+    if (address.any.family == posix.AF.UNIX and address.un.path[0] == 0) {
+        const name = std.mem.sliceTo(address.un.path[1..], 0);
+        return @intCast(@offsetOf(posix.sockaddr.un, "path") + 1 + name.len);
+    }
+    return address.getOsSockLen();
+}
+
+/// The text of a Unix address: the path, or for an abstract name the leading NUL and the name.
+/// An unnamed socket (all zeros, as addressOf leaves it) reads as the empty path; so would the
+/// empty abstract name, which nothing uses.
+pub fn unixPath(address: *const std.net.Address) []const u8 {
+    std.debug.assert(address.any.family == posix.AF.UNIX);
+    const path = &address.un.path;
+    if (path[0] != 0) return std.mem.sliceTo(path, 0);
+    const name = std.mem.sliceTo(path[1..], 0);
+    if (name.len == 0) return path[0..0];
+    return path[0 .. 1 + name.len];
+}
+
 pub fn close(fd: i32) void {
     _ = c.close(fd);
 }
@@ -394,4 +417,15 @@ test "sockets: a refused connect reports ECONNREFUSED through SO_ERROR or at onc
             try std.testing.expectEqual(posix.E.CONNREFUSED, takeError(fd));
         },
     }
+}
+
+test "sockets: a Linux abstract Unix name binds, connects and reads back whole" {
+    if (@import("builtin").os.tag != .linux) return error.SkipZigTest;
+    const name = "\x00zloop-abstract-test";
+    const listener = listen(try std.net.Address.initUnix(name), 1, .{}).ok;
+    defer close(listener);
+    const bound = addressOf(listener, .local).?;
+    try std.testing.expectEqualSlices(u8, name, unixPath(&bound));
+    const client = connect(try std.net.Address.initUnix(name), null).ok;
+    defer close(client);
 }
