@@ -188,6 +188,11 @@ export class SSLTransport implements Transport {
   #error: Error | null = null;
   /** connectionMade was called on the user's protocol (so connectionLost will be). */
   #made = false;
+  /** Until the handshake succeeds or fails; a failure is reported (in debug mode) once. */
+  #handshaking = true;
+  /** Taken at the handshake, as asyncio does, so they stay readable after the connection is lost. */
+  #peercert: tls.PeerCertificate | undefined;
+  #cipher: tls.CipherNameAndProtocol | undefined;
   #closing = false;
   #lost = false;
   #reading = true;
@@ -378,6 +383,11 @@ export class SSLTransport implements Transport {
   #handshakeDone(): void {
     this.#timer?.cancel();
     this.#timer = null;
+    this.#handshaking = false;
+    const socket = this.#tls!;
+    const cert = socket.getPeerCertificate();
+    this.#peercert = cert && Object.keys(cert).length > 0 ? cert : undefined;
+    this.#cipher = socket.getCipher();
     if (this.#callConnectionMade) {
       this.#made = true;
       try {
@@ -395,16 +405,17 @@ export class SSLTransport implements Transport {
 
   #fail(error: Error): void {
     this.#error ??= error;
-    if (this.#onHandshake !== null) {
-      const done = this.#onHandshake;
-      this.#onHandshake = null;
-      this.#timer?.cancel();
-      this.#timer = null;
-      if (this.#loop.getDebug()) {
-        this.#loop.callExceptionHandler({ message: 'SSL handshake failed', exception: error, transport: this });
-      }
-      done(error, null);
+    if (!this.#handshaking) return;
+    // Client or server side: asyncio logs a failed handshake in debug mode either way.
+    this.#handshaking = false;
+    this.#timer?.cancel();
+    this.#timer = null;
+    if (this.#loop.getDebug()) {
+      this.#loop.callExceptionHandler({ message: 'SSL handshake failed', exception: error, transport: this });
     }
+    const done = this.#onHandshake;
+    this.#onHandshake = null;
+    done?.(error, null);
   }
 
   // ---- events from the TLSSocket -------------------------------------------------------------
@@ -462,7 +473,7 @@ export class SSLTransport implements Transport {
     this.#timer = null;
     const raw = this.#raw;
     if (raw !== null && !raw.isClosing()) raw.close();
-    if (this.#onHandshake !== null) {
+    if (this.#handshaking) {
       this.#fail(this.#error ?? Object.assign(new Error('Connection lost during the SSL handshake'), { code: 'ECONNRESET' }));
     }
     if (!this.#made) return;
@@ -583,12 +594,10 @@ export class SSLTransport implements Transport {
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     const socket = this.#tls;
     switch (name) {
-      case 'peercert': {
-        const cert = socket?.getPeerCertificate();
-        return cert && Object.keys(cert).length > 0 ? cert : defaultValue;
-      }
+      case 'peercert':
+        return this.#peercert ?? defaultValue;
       case 'cipher':
-        return socket?.getCipher() ?? defaultValue;
+        return this.#cipher ?? defaultValue;
       case 'sslObject':
       case 'ssl_object':
         return socket ?? defaultValue;

@@ -251,6 +251,52 @@ describe('certificate checks', () => {
       await shutdown(server);
     });
   });
+
+  it("'peercert' and 'cipher' stay readable inside connectionLost and after it", async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const { server, port: serverPort } = await echoServer(loop);
+      const seenInLost: unknown[] = [];
+      class Remembering extends Recorder {
+        override connectionLost(exc: Error | null): void {
+          seenInLost.push(this.transport!.getExtraInfo('peercert'), this.transport!.getExtraInfo('cipher'));
+          super.connectionLost(exc);
+        }
+      }
+      const [transport, client] = await loop.createConnection(() => new Remembering(), '127.0.0.1', serverPort, { ssl: clientSsl() });
+      transport.close();
+      await client.lost.wait('lost');
+      const [certInLost, cipherInLost] = seenInLost as [tls.PeerCertificate, tls.CipherNameAndProtocol];
+      expect(certInLost.subject.CN).toBe('localhost');
+      expect(cipherInLost.version).toMatch(/^TLSv1\.[23]$/);
+      expect((transport.getExtraInfo('peercert') as tls.PeerCertificate).subject.CN).toBe('localhost');
+      expect(transport.getExtraInfo('cipher')).toEqual(cipherInLost);
+      await shutdown(server);
+    });
+  });
+});
+
+describe('debug mode', () => {
+  it('a server-side handshake failure reaches the exception handler', async () => {
+    await run(
+      async () => {
+        const loop = getRunningLoop();
+        const reported = new Signal<{ message: string; exception: unknown }>();
+        loop.setExceptionHandler((_loop, context) => reported.resolve(context as { message: string; exception: unknown }));
+        const { server, port: serverPort } = await echoServer(loop);
+        // Not a ClientHello: the server's handshake fails.
+        const plain = await import('node:net').then((net) => net.connect(serverPort, '127.0.0.1'));
+        plain.on('error', () => {});
+        plain.write('GET / HTTP/1.0\r\n\r\n');
+        const context = await reported.wait('the exception handler');
+        expect(context.message).toBe('SSL handshake failed');
+        expect(context.exception).toBeInstanceOf(Error);
+        plain.destroy();
+        await shutdown(server);
+      },
+      { debug: true },
+    );
+  });
 });
 
 describe('getExtraInfo', () => {
