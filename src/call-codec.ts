@@ -32,8 +32,8 @@ export class CallWriter {
   length = 0;
   readonly #names = new Map<string, Buffer>();
 
-  /** Appends one call. */
-  append(name: string, args: unknown[]): void {
+  /** Appends one call; a call that encodes to more than `maxBytes` is refused and leaves no trace. */
+  append(name: string, args: unknown[], maxBytes = Infinity): void {
     if (args.length > MAX_ARGS) throw new RangeError(`a cross-thread call takes at most ${MAX_ARGS} arguments`);
     const encodedName = this.#encodedName(name);
     if (this.start > this.buffer.length / 2) this.#compact();
@@ -46,6 +46,12 @@ export class CallWriter {
     let offset = begin + 6 + encodedName.length;
     buffer[offset++] = args.length;
     for (let index = 0; index < args.length; index++) offset = this.#encodeArg(args[index], offset);
+    // Checked after encoding, before `length` moves: the partial call is simply not kept.
+    if (offset - begin - 4 > maxBytes) {
+      throw Object.assign(new RangeError(`a cross-thread call may encode to at most ${maxBytes} bytes; this one takes ${offset - begin - 4}`), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+    }
     this.buffer.writeUInt32LE(offset - begin - 4, begin);
     this.length = offset;
   }

@@ -32,7 +32,7 @@ export {
   startUnixServer,
 } from './streams.js';
 export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './streams.js';
-export { LoopRef } from './threadsafe.js';
+export { LoopRef, MAX_CALL_BYTES } from './threadsafe.js';
 export type { Executor, ExecutorTask } from './executor.js';
 export { createShardedServer, ShardedServer } from './sharded.js';
 export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharded.js';

@@ -8,6 +8,12 @@ import { native } from './native.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
 export const MAILBOX_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest cross-thread call (its encoded name and arguments). Any call up to it arrives: an
+ * empty ring always takes it (mailbox.zig payloadMax, with room to spare). A larger one is a
+ * RangeError at the call site, and the calls around it are unaffected.
+ */
+export const MAX_CALL_BYTES = MAILBOX_BYTES - 1024;
 /** A producer pushes its batch at once when this much is waiting, else when its job ends. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
 const STATE_WORD = 1;
@@ -57,7 +63,7 @@ export class LoopRef {
   callSoonThreadsafe(name: string, ...args: unknown[]): void {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
     if (!this.isOpen()) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
-    this.#batch.append(name, args);
+    this.#batch.append(name, args, MAX_CALL_BYTES);
     if (this.#batch.pending >= BATCH_FLUSH_BYTES && !this.#retryQueued) this.#flush();
     else if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -82,10 +88,8 @@ export class LoopRef {
       batch.consumed(batch.pending); // nobody is left to run them
       return;
     }
-    if (result === TOO_LARGE) {
-      batch.consumed(batch.pending);
-      throw new RangeError('a cross-thread call serializes to more bytes than a mailbox holds');
-    }
+    // append() refused every call above MAX_CALL_BYTES, and the ring takes any call up to it.
+    if (result === TOO_LARGE) throw new Error('assertion failed: the mailbox refused a call within MAX_CALL_BYTES');
     batch.consumed(result);
     if (batch.pending > 0 && !this.#retryQueued) {
       this.#retryQueued = true;

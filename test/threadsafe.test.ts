@@ -4,7 +4,7 @@
 import * as comlink from 'comlink';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { type ExceptionContext, loopEndpoint, LoopRef, newEventLoop } from 'zloop';
+import { type ExceptionContext, loopEndpoint, LoopRef, MAX_CALL_BYTES, newEventLoop } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
 import { runForever, within, withLoop } from './helpers/loops.js';
 
@@ -175,6 +175,39 @@ describe('callSoonThreadsafe across threads', () => {
       expect(seen[0]).not.toBe(sent);
       // What cannot be cloned fails at the call, in the caller.
       expect(() => ref.callSoonThreadsafe('keep', () => 1)).toThrow(/could not be cloned|DataCloneError/i);
+    });
+  });
+
+  it('any call up to MAX_CALL_BYTES arrives wherever the ring stood; a larger one is a RangeError and its neighbours arrive', async () => {
+    await withLoop(async (loop) => {
+      const sizes: number[] = [];
+      loop.registerThreadsafe('big', (text: string) => sizes.push(text.length));
+      loop.registerThreadsafe('small', (label: string) => sizes.push(Number(label)));
+      loop.registerThreadsafe('stop', () => loop.stop());
+      const ref = LoopRef.from({ buffer: loop.ref().buffer });
+      // Each call lands where the previous one left the ring (near its middle), then is drained.
+      const wanted = [2_500_000, 3_000_000, MAX_CALL_BYTES - 64, 1_000, MAX_CALL_BYTES - 64];
+      for (const size of wanted) {
+        ref.callSoonThreadsafe('big', 'x'.repeat(size));
+        ref.callSoonThreadsafe('stop');
+        await runForever(loop);
+      }
+      expect(sizes).toEqual(wanted);
+      sizes.length = 0;
+      ref.callSoonThreadsafe('small', '1');
+      const error = (() => {
+        try {
+          ref.callSoonThreadsafe('big', 'x'.repeat(MAX_CALL_BYTES + 1));
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+      ref.callSoonThreadsafe('small', '2');
+      ref.callSoonThreadsafe('stop');
+      await runForever(loop);
+      expect(sizes).toEqual([1, 2]);
     });
   });
 

@@ -92,8 +92,14 @@ pub const Mailbox = struct {
 
     /// Appends one message. `wake` is called (under the lock) with the owner's fd when the
     /// queue was empty before this push.
+    /// The largest message a ring of `ring_len` bytes takes. An empty ring always has room for
+    /// it: appendLocked rewinds an empty ring to offset 0 first.
+    pub fn payloadMax(ring_len: usize) usize {
+        return (ring_len - 12) & ~@as(usize, 3);
+    }
+
     pub fn push(self: Mailbox, payload: []const u8, wake: *const fn (fd: i32) void) PushResult {
-        if (4 + alignUp(payload.len) + 4 >= self.ring().len) return .too_large;
+        if (payload.len > payloadMax(self.ring().len)) return .too_large;
         self.lock();
         defer self.unlock();
         if (self.state() != .open) return .closed;
@@ -125,7 +131,7 @@ pub const Mailbox = struct {
         while (offset + 4 <= batch.len) {
             const length = readWord(batch, offset);
             if (offset + 4 + length > batch.len) break;
-            if (4 + alignUp(length) + 4 >= self.ring().len) return .{ .consumed = offset, .too_large = true };
+            if (length > payloadMax(self.ring().len)) return .{ .consumed = offset, .too_large = true };
             if (!self.appendLocked(batch[offset + 4 ..][0..length])) break;
             offset += 4 + length;
         }
@@ -137,8 +143,18 @@ pub const Mailbox = struct {
     fn appendLocked(self: Mailbox, payload: []const u8) bool {
         const ring_bytes = self.ring();
         const needed = 4 + alignUp(payload.len);
-        const head = self.word(.head).*;
+        std.debug.assert(payload.len <= payloadMax(ring_bytes.len));
+        var head = self.word(.head).*;
         var tail = self.word(.tail).*;
+        self.assertOffsets(head, tail);
+        if (head == tail and tail != 0) {
+            // Empty: start again at 0, so a message of up to payloadMax always fits an empty ring.
+            // The consumer reads head and tail only under this lock.
+            head = 0;
+            tail = 0;
+            @atomicStore(u32, self.word(.head), 0, .release);
+            @atomicStore(u32, self.word(.tail), 0, .release);
+        }
         // One slot stays free so that head == tail always means empty.
         const contiguous = ring_bytes.len - tail;
         if (contiguous < needed + 4) {
@@ -181,8 +197,23 @@ pub const Mailbox = struct {
             head += @intCast(4 + alignUp(length));
             if (head == ring_bytes.len) head = 0;
         }
+        if (head == tail) {
+            // Emptied: rewind, so the next producer starts at offset 0 (see appendLocked).
+            head = 0;
+            @atomicStore(u32, self.word(.tail), 0, .release);
+        }
         @atomicStore(u32, self.word(.head), head, .release);
+        self.assertOffsets(head, tail);
         return written;
+    }
+
+    /// The ring's invariants, checked under the lock: both offsets inside the ring, on a word.
+    fn assertOffsets(self: Mailbox, head: u32, tail: u32) void {
+        const ring_len = self.ring().len;
+        std.debug.assert(head < ring_len);
+        std.debug.assert(tail < ring_len);
+        std.debug.assert(head % 4 == 0);
+        std.debug.assert(tail % 4 == 0);
     }
 };
 
@@ -313,4 +344,25 @@ test "mailbox: pushMany takes whole messages in order, stops when full, wakes on
     try testing.expect(drained > 0);
     mailbox.close();
     try testing.expect(mailbox.pushMany(batch[0..length], countWake).closed);
+}
+
+test "mailbox: a message of more than half the ring gets in once the ring is empty, wherever it stood" {
+    var memory: [header_bytes + 256]u8 align(4) = [_]u8{0} ** (header_bytes + 256);
+    const mailbox = Mailbox.init(&memory);
+    mailbox.attach(9);
+    const large = "L" ** 200;
+    var out: [256]u8 = undefined;
+    for (0..5) |_| {
+        // A first message leaves the offsets near the middle, then the ring empties.
+        try testing.expect(mailbox.push("s" ** 100, countWake) != .full);
+        try testing.expectEqual(@as(usize, 4 + 100), mailbox.drain(&out));
+        try testing.expect(mailbox.push(large, countWake) != .full);
+        try testing.expectEqual(@as(usize, 4 + 200), mailbox.drain(&out));
+        try testing.expectEqualStrings(large, out[4..204]);
+    }
+    const largest = "M" ** Mailbox.payloadMax(256);
+    try testing.expect(mailbox.push("x", countWake) != .full);
+    _ = mailbox.drain(&out);
+    try testing.expect(mailbox.push(largest, countWake) != .full);
+    try testing.expectEqual(PushResult.too_large, mailbox.push(largest ++ "1234", countWake));
 }
