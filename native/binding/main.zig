@@ -24,6 +24,9 @@ const EnvState = struct {
     uv_loop: *uv.Loop,
     /// Reactors whose uv handle is not yet closed; tests read it to prove nothing leaks.
     reactors_open: u32 = 0,
+    /// Set by testFailNextCreate(): the next create() fails once its uv handle exists, so a
+    /// test can walk the error path that must release every fd exactly once.
+    fail_next_create: bool = false,
 };
 
 const BoundReactor = struct {
@@ -217,7 +220,11 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
         error.SystemFdQuotaExceeded => napi.throwErrno(env, @intFromEnum(std.posix.E.NFILE), "epoll_create1"),
         else => napi.throwErrno(env, @intFromEnum(std.posix.E.NOMEM), "epoll_create1"),
     };
-    errdefer reactor.deinit();
+    // The reactor's fds have one owner at a time: this local until it moves into `self`, then
+    // `self`, whose close path (beginClose -> onClosed) releases them. Two owners would close
+    // the same numbers twice, the second time perhaps another thread's new fds.
+    var reactor_moved = false;
+    errdefer if (!reactor_moved) reactor.deinit();
 
     const handle_bytes = allocator.alignedAlloc(u8, 16, uv.uv_handle_size(uv.handle_type_poll)) catch {
         return napi.throwErrno(env, @intFromEnum(std.posix.E.NOMEM), "uv_poll_init");
@@ -238,18 +245,25 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
         .receive_ref = null,
         .receive_buffer = receive_buffer,
     };
+    reactor_moved = true;
     const rc = uv.uv_poll_init(env_state.uv_loop, poll_handle, self.reactor.poller.pollFd());
     if (rc != 0) {
+        self.reactor.deinit();
         allocator.destroy(self);
         allocator.free(handle_bytes);
         return napi.throwErrno(env, @intCast(-rc), "uv_poll_init");
     }
     uv.setData(poll_handle, self);
     env_state.reactors_open += 1;
-    // From here on, every failure path goes through beginClose so libuv releases the handle.
+    // From here on, every failure path goes through beginClose so libuv releases the handle
+    // and onClosed closes the reactor's fds, once.
     errdefer {
         self.owned_by_js = false;
         self.beginClose();
+    }
+    if (env_state.fail_next_create) {
+        env_state.fail_next_create = false;
+        return napi.throwErrno(env, @intFromEnum(std.posix.E.NOMEM), "create (testFailNextCreate)");
     }
     // Weak until polling starts (see holdJsObjects).
     try napi.check(env, c.napi_create_reference(env, argv[2], 0, &self.callback_ref));
@@ -260,6 +274,13 @@ fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     var result: napi.Value = null;
     try napi.check(env, c.napi_create_external(env, self, onExternalFinalized, null, &result));
     return result;
+}
+
+/// testFailNextCreate(): the next create() on this thread fails after its uv handle exists.
+fn testFailNextCreate(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    _ = try napi.args(0, env, info);
+    (try envState(env)).fail_next_create = true;
+    return napi.undefinedValue(env);
 }
 
 /// start(reactor): watch the reactor's fd from libuv (this keeps the process alive).
@@ -731,6 +752,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "reactorsOpen", export_(reactorsOpen) },
         .{ "listen", export_(listen) },
         .{ "listenUnix", export_(listenUnix) },
+        .{ "testFailNextCreate", export_(testFailNextCreate) },
         .{ "connect", export_(connect) },
         .{ "connectUnix", export_(connectUnix) },
         .{ "write", export_(write) },
