@@ -11,6 +11,8 @@ import { systemError } from './system-error.js';
 import { SSLTransport } from './tls.js';
 import { type SocketFamily, SocketTransport, type Transport, TransportSocket, type TransportTracker } from './transports.js';
 
+const RESOURCE_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 /** asyncio waits this long before accepting again after EMFILE and friends. */
 const ACCEPT_RETRY_DELAY = 1;
 
@@ -198,10 +200,18 @@ export class Server implements TransportTracker {
   }
 
   /** Out of fds or memory: log it, stop accepting for a second, then try again (asyncio's way). */
+  /**
+   * The reactor already took the next connection after a failure of the pending one (ECONNABORTED,
+   * the network errors of accept(2)); what reaches us is out of resources (EMFILE, ENFILE,
+   * ENOBUFS, ENOMEM), where asyncio pauses accepting for a second, or a broken listener, which
+   * would fail again at once and is paused the same way rather than spun on.
+   */
   #acceptFailed(listener: ListeningSocket, errno: number): void {
+    const exception = systemError(errno, 'accept');
+    const outOfResources = RESOURCE_ERRORS.has(exception.code);
     this.#loop.callExceptionHandler({
-      message: 'socket.accept() out of system resource',
-      exception: systemError(errno, 'accept'),
+      message: outOfResources ? 'socket.accept() out of system resource' : 'Error on socket.accept()',
+      exception,
       socket: this.#sockets.find((socket) => socket.fd === listener.fd),
     });
     native.setReading(this.#loop._reactor, listener.fd, false);

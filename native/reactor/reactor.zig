@@ -472,10 +472,14 @@ pub const Reactor = struct {
         while (accepted < accepts_per_batch and writer.room() >= 2 and listener.reading) {
             const fd = switch (sockets.accept(listen_fd)) {
                 .ok => |fd| fd,
-                .err => |err| switch (err) {
-                    .AGAIN => return,
-                    .CONNABORTED, .INTR => continue,
-                    else => {
+                .err => |err| switch (sockets.acceptFailure(err)) {
+                    .drained => return,
+                    .next => {
+                        // Each failed connection counts toward the batch: the loop stays bounded.
+                        accepted += 1;
+                        continue;
+                    },
+                    .resources, .other => {
                         writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept));
                         return;
                     },
@@ -488,7 +492,11 @@ pub const Reactor = struct {
                     self.counters.accepted += 1;
                     writer.push(.accepted, listen_fd, fd, 0);
                 },
-                .err => |err| writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept)),
+                .err => |err| {
+                    // Not ours to keep: the connection is refused rather than leaked.
+                    sockets.close(fd);
+                    writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept));
+                },
             }
             accepted += 1;
         }

@@ -120,6 +120,42 @@ pub fn takeError(fd: i32) posix.E {
 }
 
 /// Accepts one connection as a non-blocking, close-on-exec socket.
+/// What to do when accept(2) fails.
+pub const AcceptFailure = enum {
+    /// The listener is drained: wait for readiness.
+    drained,
+    /// The pending connection failed on its own (the peer, the network): take the next one.
+    /// accept(2) asks to treat the network errors this way, like EAGAIN, so a remote peer
+    /// cannot stall the listener.
+    next,
+    /// Out of a resource (fds, buffers, memory): report it; JS pauses accepting for a while.
+    resources,
+    /// Anything else says the listener itself is broken: report it.
+    other,
+};
+
+pub fn acceptFailure(err: posix.E) AcceptFailure {
+    return switch (err) {
+        .AGAIN => .drained,
+        .CONNABORTED, .INTR, .NETDOWN, .PROTO, .NOPROTOOPT, .HOSTDOWN, .HOSTUNREACH, .OPNOTSUPP, .NETUNREACH => .next,
+        .MFILE, .NFILE, .NOBUFS, .NOMEM => .resources,
+        else => if (is_linux and err == .NONET) .next else .other,
+    };
+}
+
+test "sockets: accept failures, as accept(2) and asyncio sort them" {
+    try std.testing.expectEqual(AcceptFailure.drained, acceptFailure(.AGAIN));
+    for ([_]posix.E{ .CONNABORTED, .INTR, .NETDOWN, .PROTO, .NOPROTOOPT, .HOSTDOWN, .HOSTUNREACH, .OPNOTSUPP, .NETUNREACH }) |err| {
+        try std.testing.expectEqual(AcceptFailure.next, acceptFailure(err));
+    }
+    if (is_linux) try std.testing.expectEqual(AcceptFailure.next, acceptFailure(.NONET));
+    for ([_]posix.E{ .MFILE, .NFILE, .NOBUFS, .NOMEM }) |err| {
+        try std.testing.expectEqual(AcceptFailure.resources, acceptFailure(err));
+    }
+    try std.testing.expectEqual(AcceptFailure.other, acceptFailure(.BADF));
+    try std.testing.expectEqual(AcceptFailure.other, acceptFailure(.INVAL));
+}
+
 pub fn accept(listen_fd: i32) Result(i32) {
     if (is_linux) {
         const rc = c.accept4(listen_fd, null, null, posix.SOCK.NONBLOCK | posix.SOCK.CLOEXEC);
