@@ -1,16 +1,39 @@
 #!/usr/bin/env node
 // The zloop command: `zloop serve ./handler.js --workers 4 --host 127.0.0.1 --port 8080` runs a
 // handler module on a sharded server until SIGINT or SIGTERM, then closes it gracefully.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createShardedServer } from './sharded.js';
+import { createShardedServer, type ShardedServerOptions } from './sharded.js';
 
-const USAGE = `usage: zloop serve <handler module> [--workers N] [--host HOST] [--port PORT]
-                   [--balance kernel|roundrobin] [--shutdown-timeout SECONDS]`;
+const USAGE = `usage: zloop serve <handler module> [options]
 
+Runs the handler module on a sharded server (one worker thread, loop and listener per shard)
+until SIGINT or SIGTERM, then closes gracefully.
+
+The handler module's default export is a streams handler, (reader, writer, shard) => ..., or an
+object { protocolFactory(shard) } returning a Protocol; an optional setup(shard) export runs once
+in each shard before it accepts.
+
+options:
+  --workers N                 shards (worker threads), an integer >= 1; default: the CPUs
+  --host HOST                 address to listen on; default 127.0.0.1
+  --port PORT                 port, 0..65535 (0: any free port); default 0
+  --balance kernel|roundrobin kernel: every shard listens (SO_REUSEPORT); roundrobin: shard 0
+                              accepts and hands connections out in turn; default kernel
+  --shutdown-timeout SECONDS  how long close waits for open connections before aborting them,
+                              a number >= 0; default 10
+  -h, --help                  print this and exit
+  --version                   print the version and exit`;
+
+/** Bad usage: exit 2. The message names the flag; an empty message prints the usage alone. */
 class UsageError extends Error {}
 
+type Serve = { kind: 'serve'; handler: string; options: ShardedServerOptions };
+type Parsed = { kind: 'help' } | { kind: 'version' } | Serve;
+
 async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: Parsed;
   try {
     parsed = parseOptions(argv);
   } catch (error) {
@@ -20,10 +43,19 @@ async function main(argv: string[]): Promise<number> {
     console.error(message === '' ? USAGE : `zloop: ${message}\n${USAGE}`);
     return 2;
   }
-  return serve(parsed);
+  if (parsed.kind === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    console.log(`zloop ${packageVersion()}`);
+    return 0;
+  }
+  return serve(parsed.handler, parsed.options);
 }
 
-function parseOptions(argv: string[]) {
+/** Every option is checked here, before anything starts: a bad one exits 2 naming its flag. */
+function parseOptions(argv: string[]): Parsed {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,32 +66,55 @@ function parseOptions(argv: string[]) {
       balance: { type: 'string' },
       'shutdown-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
-  if (values.help) return { help: true as const };
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
   if (positionals[0] !== 'serve' || positionals.length !== 2) throw new UsageError('');
+  const balance = values.balance;
+  if (balance !== undefined && balance !== 'kernel' && balance !== 'roundrobin') {
+    throw new UsageError(`--balance must be kernel or roundrobin, got ${balance}`);
+  }
+  if (values.host !== undefined && values.host.trim() === '') throw new UsageError('--host must not be empty');
   return {
-    help: false as const,
+    kind: 'serve',
     handler: positionals[1]!,
     options: {
-      workers: values.workers === undefined ? undefined : integer(values.workers, '--workers'),
+      workers: values.workers === undefined ? undefined : integer(values.workers, '--workers', 1, 1024),
       host: values.host,
-      port: values.port === undefined ? undefined : integer(values.port, '--port'),
-      balance: values.balance as 'kernel' | 'roundrobin' | undefined,
-      shutdownTimeout: values['shutdown-timeout'] === undefined ? undefined : Number(values['shutdown-timeout']),
+      port: values.port === undefined ? undefined : integer(values.port, '--port', 0, 65535),
+      balance,
+      shutdownTimeout: values['shutdown-timeout'] === undefined ? undefined : seconds(values['shutdown-timeout'], '--shutdown-timeout'),
     },
   };
 }
 
-async function serve(parsed: ReturnType<typeof parseOptions>): Promise<number> {
-  if (parsed.help) {
-    console.error(USAGE);
-    return 0;
+function integer(text: string, flag: string, min: number, max: number): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got ${text}`);
   }
-  const handler = parsed.handler;
-  const server = await createShardedServer(handler, parsed.options);
+  return value;
+}
+
+function seconds(text: string, flag: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0) throw new UsageError(`${flag} must be a number of seconds >= 0, got ${text}`);
+  return value;
+}
+
+function packageVersion(): string {
+  const manifest = readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
+}
+
+async function serve(handler: string, options: ShardedServerOptions): Promise<number> {
+  const server = await createShardedServer(handler, options);
   server.on('exit', (id, reason) => console.error(`zloop: shard ${id} exited (${String(reason)}); restarting`));
   server.on('restart', (id) => console.error(`zloop: shard ${id} serves again`));
+  // A failed restart is retried by the supervisor; the CLI says so and keeps serving.
+  server.on('error', (error: unknown) => console.error(`zloop: ${error instanceof Error ? error.message : String(error)}; retrying`));
   const { host, port } = server.address;
   // The handlers go in before the serving line: whoever reads that line may signal at once, and
   // a SIGTERM that arrives before process.on() has taken effect kills the process outright.
@@ -77,12 +132,6 @@ async function serve(parsed: ReturnType<typeof parseOptions>): Promise<number> {
   await closed;
   console.error('zloop: closed');
   return 0;
-}
-
-function integer(text: string, flag: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isInteger(value)) throw new UsageError(`${flag} must be an integer, got ${text}`);
-  return value;
 }
 
 main(process.argv.slice(2)).then(

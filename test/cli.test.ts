@@ -133,10 +133,16 @@ describe('zloop serve', () => {
     expect(cli.stdout()).toBe('');
   });
 
-  it('--help prints the usage and exits 0', async () => {
+  it('--help prints the usage with defaults and the handler forms on stdout, --version the version; both exit 0', async () => {
     const cli = startCli(['--help']);
     expect(await within(cli.exited, 10_000, 'exit')).toBe(0);
-    expect(cli.stderr()).toMatch(/^usage: zloop serve <handler module>/);
+    expect(cli.stdout()).toMatch(/^usage: zloop serve <handler module>/);
+    expect(cli.stdout()).toMatch(/default 127\.0\.0\.1/);
+    expect(cli.stdout()).toMatch(/protocolFactory\(shard\)/);
+    expect(cli.stderr()).toBe('');
+    const version = startCli(['--version']);
+    expect(await within(version.exited, 10_000, 'exit')).toBe(0);
+    expect(version.stdout()).toMatch(/^zloop \d+\.\d+\.\d+\n$/);
   });
 
   it('bad usage (no command, unknown command, no handler, extra arguments) exits 2 with the usage', async () => {
@@ -155,6 +161,26 @@ describe('zloop serve', () => {
     ]) {
       const cli = startCli(args);
       expect(await within(cli.exited, 10_000, `exit for ${args.join(' ')}`), args.join(' ')).toBe(2);
+    }
+  });
+
+  it('every option is checked at startup: a bad value exits 2 with a message naming its flag, before serving', async () => {
+    for (const [flag, value] of [
+      ['--shutdown-timeout', 'abc'],
+      ['--shutdown-timeout', '-1'],
+      ['--shutdown-timeout', 'Infinity'],
+      ['--workers', '0'],
+      ['--workers', '2.5'],
+      ['--port', '70000'],
+      ['--port', '-1'],
+      ['--balance', 'random'],
+      ['--host', ''],
+    ] as const) {
+      // --flag=value: parseArgs would take '-1' after a space for an option of its own.
+      const cli = startCli(['serve', HANDLER, `${flag}=${value}`]);
+      expect(await within(cli.exited, 10_000, `exit for ${flag} ${value}`), `${flag} ${value}`).toBe(2);
+      expect(cli.stderr(), `${flag} ${value}`).toMatch(new RegExp(`^zloop: ${flag} `));
+      expect(cli.stdout()).toBe('');
     }
   });
 });

@@ -195,13 +195,12 @@ describe('callSoonThreadsafe across threads', () => {
       expect(sizes).toEqual(wanted);
       sizes.length = 0;
       ref.callSoonThreadsafe('small', '1');
-      const error = (() => {
-        try {
-          ref.callSoonThreadsafe('big', 'x'.repeat(MAX_CALL_BYTES + 1));
-        } catch (caught) {
-          return caught;
-        }
-      })();
+      let error: unknown = null;
+      try {
+        ref.callSoonThreadsafe('big', 'x'.repeat(MAX_CALL_BYTES + 1));
+      } catch (caught) {
+        error = caught;
+      }
       expect(error).toBeInstanceOf(RangeError);
       expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
       ref.callSoonThreadsafe('small', '2');
