@@ -32,6 +32,8 @@ export interface NativeAddon {
   detachSocket(reactor: ReactorHandle, fd: number): number;
   /** Takes over a connected socket; returns the fd or -errno. */
   adoptSocket(reactor: ReactorHandle, fd: number): number;
+  /** A new fd for the same socket (close-on-exec), or -errno. */
+  duplicateFd(fd: number): number;
   /** [accepted, bytesIn, bytesOut] since the reactor was made. */
   reactorCounters(reactor: ReactorHandle): [number, number, number];
 

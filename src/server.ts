@@ -161,8 +161,14 @@ export class Server implements TransportTracker {
     this.#router = router;
   }
 
+  /** @internal Sharding: whether _adoptConnection would take a connection now (not closed). */
+  _isAdopting(): boolean {
+    return !this.#closed;
+  }
+
   /** @internal Serves a connected socket accepted elsewhere (another shard's listener). */
   _adoptConnection(fd: number): void {
+    if (this.#closed) throw new Error(`server ${this.toString()} is closed`);
     const adopted = native.adoptSocket(this.#loop._reactor, fd);
     if (adopted < 0) throw systemError(adopted, 'adopt');
     const local = native.socketAddress(fd, false) ?? '';

@@ -6,6 +6,8 @@ export type Balance = 'kernel' | 'roundrobin';
 /** workerData of a shard. */
 export type ShardWorkerData = {
   id: number;
+  /** How many shards the server has (round-robin counts them all, running or not). */
+  shards: number;
   /** The handler module, as a file URL string. */
   handler: string;
   host: string;
@@ -42,5 +44,15 @@ export interface ShardControl {
   stop(): Promise<void>;
 }
 
-/** The name a shard registers for connections handed to it (balance: 'roundrobin'). */
+/**
+ * balance: 'roundrobin' hand-off, between the accepting shard (the sender) and another (the
+ * receiver). The sender detaches an accepted fd from its reactor but keeps it open, remembers it,
+ * and calls ADOPT_CONNECTION(fd, senderId) on the receiver. The receiver serves a duplicate of
+ * it and answers CONNECTION_ADOPTED(fd), or CONNECTION_REFUSED(fd) if it cannot serve it. Only
+ * then does the sender close its fd (adopted) or serve it itself (refused); a receiver that
+ * dies before answering is noticed through setPeers(), and the sender serves those fds too.
+ * The fd number stays open until the sender lets it go, so no shard can pick up a reused number.
+ */
 export const ADOPT_CONNECTION = 'zloop.shard.adoptConnection';
+export const CONNECTION_ADOPTED = 'zloop.shard.connectionAdopted';
+export const CONNECTION_REFUSED = 'zloop.shard.connectionRefused';

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { nodeEndpoint } from './endpoints.js';
+import { installErrorTransfer } from './error-transfer.js';
 import type { Balance, ShardControl, ShardStats, ShardWorkerData } from './shard-protocol.js';
 import { LoopRef } from './threadsafe.js';
 
@@ -41,6 +42,9 @@ export type ShardInfo = {
 
 export type ShardedStats = ShardStats & { restarts: number };
 
+// Errors thrown in a shard arrive whole (class, code, errno, syscall, address, port).
+installErrorTransfer();
+
 const WORKER_ENTRY = fileURLToPath(new URL('../workers/shard.js', import.meta.url));
 const RESTART_DELAY_MIN = 0.1;
 const RESTART_DELAY_MAX = 5;
@@ -50,6 +54,8 @@ const STABLE_AFTER_SECONDS = 10;
 class Shard implements ShardInfo {
   worker: Worker | null = null;
   control: Remote<ShardControl> | null = null;
+  /** Rejects when the worker exits or fails: bounds every control call to this worker. */
+  exited: Promise<never> | null = null;
   ref: LoopRef | null = null;
   state: ShardState = 'starting';
   restarts = 0;
@@ -68,7 +74,7 @@ class Shard implements ShardInfo {
 /**
  * The running sharded server. Events: 'exit' (shard id, exit code or error) when a shard's
  * worker ends unexpectedly, 'restart' (shard id) once it serves again, 'error' (error) when a
- * restart failed and will be retried.
+ * restart failed; it is retried with backoff whether or not anyone listens for 'error'.
  */
 export class ShardedServer extends EventEmitter {
   readonly #handler: string;
@@ -98,10 +104,7 @@ export class ShardedServer extends EventEmitter {
   async stats(): Promise<ShardedStats[]> {
     return Promise.all(
       this.#shards.map(async (shard) => {
-        const base =
-          shard.state === 'serving' && shard.control !== null
-            ? await shard.control.stats().catch(() => null)
-            : null;
+        const base = shard.state === 'serving' ? await this.#call(shard, (control) => control.stats()).catch(() => null) : null;
         return { ...(base ?? { id: shard.id, connectionsOpen: 0, accepted: 0, bytesIn: 0, bytesOut: 0 }), restarts: shard.restarts };
       }),
     );
@@ -140,8 +143,8 @@ export class ShardedServer extends EventEmitter {
       if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
       const peers = this.#peerBuffers();
       const first = this.#shards[0]!;
-      this.#port = await first.control!.start(peers, this.#port);
-      await Promise.all(this.#shards.slice(1).map((shard) => shard.control!.start(peers, this.#port)));
+      this.#port = await this.#call(first, (control) => control.start(peers, this.#port));
+      await Promise.all(this.#shards.slice(1).map((shard) => this.#call(shard, (control) => control.start(peers, this.#port))));
       for (const shard of this.#shards) this.#markServing(shard);
     } catch (error) {
       await this.#terminateAll();
@@ -152,6 +155,7 @@ export class ShardedServer extends EventEmitter {
   async #spawn(shard: Shard): Promise<void> {
     const data: ShardWorkerData = {
       id: shard.id,
+      shards: this.#shards.length,
       handler: this.#handler,
       host: this.#options.host,
       backlog: this.#options.backlog,
@@ -168,9 +172,17 @@ export class ShardedServer extends EventEmitter {
     });
     worker.on('error', (error) => this.#onWorkerGone(shard, worker, error));
     worker.on('exit', (code) => this.#onWorkerGone(shard, worker, code));
-    exited.catch(() => {}); // only raced below
-    const buffer = await Promise.race([shard.control.hello(), exited]);
+    exited.catch(() => {}); // only raced
+    shard.exited = exited;
+    const buffer = await this.#call(shard, (control) => control.hello());
     shard.ref = LoopRef.from(buffer);
+  }
+
+  /** One control call to a shard, settled by its answer or by the worker's end, whichever first. */
+  #call<T>(shard: Shard, step: (control: Remote<ShardControl>) => Promise<T>): Promise<T> {
+    const { control, exited } = shard;
+    if (control === null || exited === null) return Promise.reject(new Error(`shard ${shard.id} is not running`));
+    return Promise.race([step(control), exited]);
   }
 
   #markServing(shard: Shard): void {
@@ -190,13 +202,14 @@ export class ShardedServer extends EventEmitter {
     shard.worker = null;
     shard.control?.[releaseProxy]();
     shard.control = null;
+    shard.exited = null;
     shard.ref = null;
     worker.terminate().catch(() => {});
     this.emit('exit', shard.id, reason);
     // The others stop handing connections to it (balance: 'roundrobin') until it is back.
     const peers = this.#peerBuffers();
     for (const other of this.#shards) {
-      if (other.state === 'serving' && other.control !== null) other.control.setPeers(peers).catch(() => {});
+      if (other.state === 'serving') this.#call(other, (control) => control.setPeers(peers)).catch(() => {});
     }
     if (!this.#options.restart) {
       shard.state = 'closed';
@@ -220,21 +233,30 @@ export class ShardedServer extends EventEmitter {
     if (this.#closing !== null) return;
     try {
       await this.#spawn(shard);
-      await shard.control!.start(this.#peerBuffers(), this.#port);
-      shard.restarts++;
-      this.#markServing(shard);
-      // Everyone else gets the new LoopRef of this shard.
-      const peers = this.#peerBuffers();
-      await Promise.all(this.#shards.filter((other) => other !== shard && other.state === 'serving').map((other) => other.control!.setPeers(peers)));
-      this.emit('restart', shard.id);
+      await this.#call(shard, (control) => control.start(this.#peerBuffers(), this.#port));
     } catch (error) {
       shard.stopping = true;
+      shard.control?.[releaseProxy]();
+      shard.control = null;
+      shard.exited = null;
+      shard.ref = null;
       await shard.worker?.terminate().catch(() => {});
       shard.worker = null;
       if (this.#closing !== null) return;
-      this.emit('error', error);
+      // Reported to whoever listens; an 'error' event without a listener would throw here, and a
+      // supervisor keeps retrying and serving either way.
+      if (this.listenerCount('error') > 0) this.emit('error', error);
       this.#scheduleRestart(shard);
+      return;
     }
+    shard.restarts++;
+    this.#markServing(shard);
+    // Everyone else gets the new LoopRef of this shard; a shard that dies meanwhile is its own
+    // restart's business.
+    const peers = this.#peerBuffers();
+    const others = this.#shards.filter((other) => other !== shard && other.state === 'serving');
+    await Promise.all(others.map((other) => this.#call(other, (control) => control.setPeers(peers)).catch(() => {})));
+    this.emit('restart', shard.id);
   }
 
   async #closeAll(timeout: number): Promise<void> {
@@ -243,8 +265,9 @@ export class ShardedServer extends EventEmitter {
     this.#restartTimers.clear();
     const live = this.#shards.filter((shard) => shard.state === 'serving' && shard.control !== null);
     for (const shard of live) shard.state = 'closing';
+    // A shard that dies during a step settles it (and the later ones) through its exit.
     const each = (step: (control: Remote<ShardControl>) => Promise<unknown>) =>
-      Promise.all(live.map((shard) => step(shard.control!).catch(() => {})));
+      Promise.all(live.map((shard) => this.#call(shard, step).catch(() => {})));
     await each((control) => control.pauseAccepting());
     await each((control) => control.closeListener());
     await each((control) => control.drain(timeout));
@@ -259,6 +282,7 @@ export class ShardedServer extends EventEmitter {
         shard.state = 'closed';
         shard.control?.[releaseProxy]();
         shard.control = null;
+        shard.exited = null;
         const worker = shard.worker;
         shard.worker = null;
         if (worker !== null) await worker.terminate();

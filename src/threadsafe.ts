@@ -74,6 +74,15 @@ export class LoopRef {
     }
   }
 
+  /**
+   * Pushes the calls made so far now instead of when this job ends. For a call that must be in
+   * the target's ring before this thread runs anything else (a shard confirming it took over a
+   * connection before user code runs).
+   */
+  flush(): void {
+    if (!this.#retryQueued) this.#flush();
+  }
+
   /** True while the target loop accepts calls. */
   isOpen(): boolean {
     return Atomics.load(this.#words, STATE_WORD) === STATE_OPEN;

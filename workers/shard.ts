@@ -6,7 +6,9 @@ import { nodeEndpoint } from '../src/endpoints.js';
 import { newEventLoop } from '../src/loop.js';
 import type { AnyProtocol } from '../src/protocols.js';
 import type { Server } from '../src/server.js';
-import { ADOPT_CONNECTION, type ShardControl, type ShardStats, type ShardWorkerData } from '../src/shard-protocol.js';
+import { installErrorTransfer } from '../src/error-transfer.js';
+import { HandOff } from '../src/handoff.js';
+import type { ShardControl, ShardStats, ShardWorkerData } from '../src/shard-protocol.js';
 import { StreamReader, StreamReaderProtocol, type StreamWriter } from '../src/streams.js';
 import { native } from '../src/native.js';
 import { LoopRef } from '../src/threadsafe.js';
@@ -18,7 +20,10 @@ const peers = new Map<number, LoopRef>();
 const shard = { id: config.id, loop, peers };
 let server: Server | null = null;
 let handlerModule: Record<string, any> | null = null;
-let nextTarget = 0;
+const handOff = new HandOff(loop, config.id, config.shards, peers);
+
+// Errors thrown here reach the supervisor whole (class, code, errno, syscall, address, port).
+installErrorTransfer();
 
 // The loop runs for the worker's whole life; comlink calls arrive on the same thread between
 // its iterations, like any Node callback.
@@ -42,23 +47,8 @@ function setPeers(buffers: (SharedArrayBuffer | null)[]): void {
   buffers.forEach((buffer, id) => {
     if (buffer !== null && id !== config.id) peers.set(id, LoopRef.from(buffer));
   });
-}
-
-/** balance: 'roundrobin' on the accepting shard: hand every connection to the next shard in turn. */
-function routeRoundRobin(fd: number): boolean {
-  const shardCount = peers.size + 1;
-  const target = nextTarget++ % shardCount;
-  const ref = peers.get(target);
-  if (target === config.id || ref === undefined) return false;
-  if (native.detachSocket(loop._reactor, fd) !== 0) return false;
-  try {
-    ref.callSoonThreadsafe(ADOPT_CONNECTION, fd);
-    return true;
-  } catch {
-    // That shard is gone (restarting): serve the connection here after all.
-    native.adoptSocket(loop._reactor, fd);
-    return false;
-  }
+  // Connections handed to a shard that is gone come back here.
+  handOff.peersChanged();
 }
 
 const control: ShardControl = {
@@ -79,14 +69,11 @@ const control: ShardControl = {
         backlog: config.backlog,
         reusePort: config.balance === 'kernel',
       });
-      if (config.balance === 'roundrobin') server._setRouter(routeRoundRobin);
+      if (config.balance === 'roundrobin') server._setRouter(handOff.route);
     } else {
       server = new ServerClass(loop, factory, [], null);
     }
-    const adoptInto = server;
-    loop.registerThreadsafe(ADOPT_CONNECTION, (fd: number) => {
-      adoptInto._adoptConnection(fd);
-    });
+    handOff.start(server);
     const sockets = server.sockets;
     return sockets.length > 0 ? (sockets[0]!.getsockname() as [string, number])[1] : port;
   },
@@ -115,6 +102,8 @@ const control: ShardControl = {
   async drain(timeout) {
     if (server === null) return;
     server.close();
+    // Hand-offs in flight are answered by shards that are still running (refused: closed).
+    await handOff.settled(timeout);
     const closed = server.waitClosed();
     const timer = loop.callLater(timeout, () => server!.abortClients());
     await closed;
@@ -122,6 +111,7 @@ const control: ShardControl = {
   },
 
   async stop() {
+    handOff.closeAll();
     loop.stop();
     await running;
     loop.close();

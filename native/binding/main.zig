@@ -479,6 +479,12 @@ fn detachSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return optionalErrnoValue(env, self.reactor.detachSocket(try napi.int32(env, argv[1], "fd")));
 }
 
+/// duplicateFd(fd): a new fd for the same socket, or -errno.
+fn duplicateFd(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(1, env, info);
+    return resultValue(env, i32, sockets.duplicate(try napi.int32(env, argv[0], "fd")));
+}
+
 /// adoptSocket(reactor, fd): fd or -errno; the socket is read by this reactor from now on.
 fn adoptSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
@@ -767,6 +773,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "sendfile", export_(sendfile) },
         .{ "detachSocket", export_(detachSocket) },
         .{ "adoptSocket", export_(adoptSocket) },
+        .{ "duplicateFd", export_(duplicateFd) },
         .{ "reactorCounters", export_(reactorCounters) },
         .{ "mailboxAttach", export_(mailboxAttach) },
         .{ "mailboxClose", export_(mailboxClose) },

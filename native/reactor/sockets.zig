@@ -368,6 +368,16 @@ pub fn unixPath(address: *const std.net.Address) []const u8 {
     return path[0 .. 1 + name.len];
 }
 
+/// A second fd for the same socket (close-on-exec). A shard that takes over a connection from
+/// another works on its own duplicate, so the number it was handed stays the sender's to close.
+pub fn duplicate(fd: i32) Result(i32) {
+    // F_DUPFD_CLOEXEC (fcntl.h; std.posix.F lacks it on Linux).
+    const dupfd_cloexec: c_int = if (is_linux) 1030 else 67;
+    const rc = c.fcntl(fd, dupfd_cloexec, @as(c_int, 0));
+    if (rc < 0) return .{ .err = lastErrno(rc) };
+    return .{ .ok = rc };
+}
+
 pub fn close(fd: i32) void {
     _ = c.close(fd);
 }
@@ -464,4 +474,15 @@ test "sockets: a Linux abstract Unix name binds, connects and reads back whole" 
     try std.testing.expectEqualSlices(u8, name, unixPath(&bound));
     const client = connect(try std.net.Address.initUnix(name), null).ok;
     defer close(client);
+}
+
+test "sockets: a duplicate is another fd for the same socket, and outlives the original" {
+    const any = try std.net.Address.parseIp("127.0.0.1", 0);
+    const listener = listen(any, 1, .{}).ok;
+    const copy = duplicate(listener).ok;
+    defer close(copy);
+    try std.testing.expect(copy != listener);
+    const bound = addressOf(listener, .local).?;
+    close(listener);
+    try std.testing.expectEqual(bound.getPort(), addressOf(copy, .local).?.getPort());
 }
