@@ -125,7 +125,7 @@ export class DatagramTransport implements SocketOwner {
         this.#onDatagram(a, b);
         break;
       case RecordKind.written:
-        this.#onWritten(a);
+        this.#onWritten();
         break;
       case RecordKind.failed:
         this.#errorReceived(systemError(a, b === FailedPhase.write ? 'sendto' : 'recvfrom'));
@@ -294,9 +294,10 @@ export class DatagramTransport implements SocketOwner {
     return Object.freeze(['', 0] as const);
   }
 
-  #onWritten(queued: number): void {
-    this.#bufferSize = queued;
-    this.#flow.update(queued);
+  /** As SocketTransport's: the record's count may be stale, so the reactor is asked again. */
+  #onWritten(): void {
+    this.#bufferSize = native.queuedBytes(this.#loop._reactor, this.#fd);
+    this.#flow.update(this.#bufferSize);
     // resumeWriting() may have sent more: decide on the buffer as it is after the protocol ran.
     if (this.#bufferSize === 0 && this.#closing && this.#pendingCount === 0) this.#release(null);
   }

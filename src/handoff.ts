@@ -1,7 +1,6 @@
 // balance: 'roundrobin': the accepting shard hands connections to the others in turn, and no fd
 // is lost on the way (the protocol is described at ADOPT_CONNECTION in shard-protocol.ts). This
 // file holds both sides: the sender's record of fds in flight and the receiver's adoption.
-import { closeSync } from 'node:fs';
 import type { EventLoop } from './loop.js';
 import { native } from './native.js';
 import type { Server } from './server.js';
@@ -84,7 +83,7 @@ export class HandOff {
 
   /** Closing: the fds still in flight are closed (their clients see the connection end). */
   closeAll(): void {
-    for (const fd of this.#inFlight.keys()) closeSync(fd);
+    for (const fd of this.#inFlight.keys()) native.closeFd(fd);
     this.#inFlight.clear();
   }
 
@@ -97,7 +96,7 @@ export class HandOff {
     const sender = this.#peers.get(from);
     const own = native.duplicateFd(fd);
     if (own < 0 || this.#server === null || !this.#server._isAdopting()) {
-      if (own >= 0) closeSync(own);
+      if (own >= 0) native.closeFd(own);
       sender?.callSoonThreadsafe(CONNECTION_REFUSED, fd);
       return;
     }
@@ -107,7 +106,7 @@ export class HandOff {
       this.#server._adoptConnection(own);
     } catch (error) {
       // Ours alone now: it ends here (the client sees it close) rather than leaking.
-      closeSync(own);
+      native.closeFd(own);
       this.#loop.callExceptionHandler({ message: 'Shard could not adopt a handed-off connection', exception: error });
     }
   }
@@ -115,7 +114,7 @@ export class HandOff {
   /** Sender side: the receiver answered (or is gone). */
   #answered(fd: number, adopted: boolean): void {
     if (!this.#inFlight.delete(fd)) return;
-    if (adopted) closeSync(fd);
+    if (adopted) native.closeFd(fd);
     else this.#serveHere(fd);
     if (this.#inFlight.size === 0) this.#onSettled?.();
   }
@@ -126,7 +125,7 @@ export class HandOff {
       this.#server._adoptConnection(fd);
     } catch {
       // This shard is closing too: the connection ends rather than hangs.
-      closeSync(fd);
+      native.closeFd(fd);
     }
   }
 }

@@ -62,6 +62,12 @@ export interface SocketOwner {
 
 /** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
 const CLOCK_RESOLUTION = 1e-6;
+/**
+ * How long a gracefully closed stream waits for the peer's EOF before it is closed anyway (what
+ * the peer still sends meanwhile is dropped): long enough for a peer to read the last bytes and
+ * hang up, short enough that a peer that never does cannot hold fds for long.
+ */
+const LINGER_SECONDS = 2;
 
 /**
  * Node's global `performance` is a lazy getter on globalThis: reading it costs a getter call, a
@@ -686,7 +692,8 @@ export class EventLoop {
     const toClose = this.#socketsToClose;
     if (toClose.length > 0 && !this.#closed) {
       this.#socketsToClose = [];
-      for (const fd of toClose) native.closeSocket(this.#reactor, fd);
+      // A graceful close is queued as ~fd (negative), a plain one as fd.
+      for (const entry of toClose) this.#closeSocket(entry < 0 ? ~entry : entry, entry < 0);
     }
   }
 
@@ -709,14 +716,28 @@ export class EventLoop {
   }
 
   /** @internal Stops routing records for `fd` and closes it (after the current batch, if any). */
-  _releaseSocket(fd: number): void {
+  _releaseSocket(fd: number, graceful = false): void {
     const owner = this.#socketOwners[fd];
     if (owner === undefined) return;
     this.#socketOwners[fd] = undefined;
     owner._onSocketReleased?.();
     if (this.#closed) return; // closing the reactor closed every socket
-    if (this.#dispatchingRecords) this.#socketsToClose.push(fd);
-    else native.closeSocket(this.#reactor, fd);
+    if (this.#dispatchingRecords) this.#socketsToClose.push(graceful ? ~fd : fd);
+    else this.#closeSocket(fd, graceful);
+  }
+
+  /**
+   * `graceful` (a stream whose writes were all sent): no reset for the peer. The reactor shuts
+   * the write side and closes once the peer's EOF came, or after LINGER_SECONDS at the latest.
+   */
+  #closeSocket(fd: number, graceful: boolean): void {
+    if (!graceful) {
+      native.closeSocket(this.#reactor, fd);
+      return;
+    }
+    native.closeGracefully(this.#reactor, fd);
+    const reactor = this.#reactor;
+    this.callLater(LINGER_SECONDS, () => native.closeLingering(reactor, fd));
   }
 
   /**

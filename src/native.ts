@@ -25,6 +25,10 @@ export interface NativeAddon {
   shutdownWrite(reactor: ReactorHandle, fd: number): number;
   setReading(reactor: ReactorHandle, fd: number, reading: boolean): number;
   closeSocket(reactor: ReactorHandle, fd: number): void;
+  /** Shuts the write side and closes once the peer's EOF came (what it still sends is dropped). */
+  closeGracefully(reactor: ReactorHandle, fd: number): void;
+  /** Ends a graceful close that is still waiting for the peer. */
+  closeLingering(reactor: ReactorHandle, fd: number): void;
   /** "host:port", "[v6]:port", a Unix path, or null. */
   socketAddress(fd: number, peer: boolean): string | null;
   socketsOpen(reactor: ReactorHandle): number;
@@ -34,6 +38,10 @@ export interface NativeAddon {
   adoptSocket(reactor: ReactorHandle, fd: number): number;
   /** A new fd for the same socket (close-on-exec), or -errno. */
   duplicateFd(fd: number): number;
+  /** close(2) of an fd no reactor holds; 0 or -errno. */
+  closeFd(fd: number): number;
+  /** Bytes the reactor still holds to send on `fd` now (0 if none). */
+  queuedBytes(reactor: ReactorHandle, fd: number): number;
   /** [accepted, bytesIn, bytesOut] since the reactor was made. */
   reactorCounters(reactor: ReactorHandle): [number, number, number];
 

@@ -69,6 +69,8 @@ export class SocketTransport implements Transport, SocketOwner {
   #bufferSize = 0;
   readonly #flow: WriteFlowControl;
   #writesAfterLost = 0;
+  /** abort() was called: the socket is closed at once (a reset), not gracefully. */
+  #aborted = false;
   #socket: TransportSocket | undefined;
 
   /** @internal Made by createConnection/createServer; the reactor already reads the socket. */
@@ -101,7 +103,7 @@ export class SocketTransport implements Transport, SocketOwner {
         this.#onData(a, b);
         break;
       case RecordKind.written:
-        this.#onWritten(a);
+        this.#onWritten();
         break;
       case RecordKind.eof:
         this.#onEof();
@@ -203,6 +205,7 @@ export class SocketTransport implements Transport, SocketOwner {
   /** Closes at once, dropping whatever is still buffered; connectionLost(null) follows. */
   abort(): void {
     this.#closing = true;
+    this.#aborted = true;
     this.#release(null);
   }
 
@@ -289,11 +292,15 @@ export class SocketTransport implements Transport, SocketOwner {
     }
   }
 
-  #onWritten(queued: number): void {
-    this.#bufferSize = queued;
-    this.#flow.update(queued);
-    // resumeWriting() may have written more (and called close()): decide on the buffer as it is
-    // now, not on the count the reactor reported before the protocol ran.
+  /**
+   * The reactor sent queued bytes. The count in the record is what was queued when the batch was
+   * collected; callbacks earlier in this batch (dataReceived of this socket, another transport's
+   * protocol) may have written since, so the count is read again now. resumeWriting() may write
+   * more (and call close()): the release decision reads the buffer after it ran.
+   */
+  #onWritten(): void {
+    this.#bufferSize = native.queuedBytes(this.#loop._reactor, this.#fd);
+    this.#flow.update(this.#bufferSize);
     if (this.#bufferSize === 0 && this.#closing) this.#release(null);
   }
 
@@ -311,7 +318,9 @@ export class SocketTransport implements Transport, SocketOwner {
     if (this.#lost) return;
     this.#lost = true;
     this.#bufferSize = 0;
-    this.#loop._releaseSocket(this.#fd);
+    // After close() with everything sent: no reset, which could cost the peer bytes it has not
+    // read yet (see the reactor's closeGracefully). abort() and errors close at once.
+    this.#loop._releaseSocket(this.#fd, exc === null && !this.#aborted);
     this.#tracker?._detach(this);
     if (this.#loop.isClosed()) return;
     this.#loop.callSoon(() => {

@@ -443,6 +443,23 @@ fn setReading(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return optionalErrnoValue(env, self.reactor.setReading(fd, reading));
 }
 
+/// closeGracefully(reactor, fd): shuts the write side, reads and drops until the peer's EOF,
+/// then closes (reactor.closeGracefully); the queue must be empty.
+fn closeGracefully(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    self.reactor.closeGracefully(try napi.int32(env, argv[1], "fd"));
+    return napi.undefinedValue(env);
+}
+
+/// closeLingering(reactor, fd): ends a graceful close still waiting for the peer's EOF.
+fn closeLingering(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    self.reactor.closeLingering(try napi.int32(env, argv[1], "fd"));
+    return napi.undefinedValue(env);
+}
+
 /// closeSocket(reactor, fd): closes now, dropping anything still queued.
 fn closeSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
@@ -477,6 +494,20 @@ fn detachSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
     const self = try openReactor(env, argv[0]);
     return optionalErrnoValue(env, self.reactor.detachSocket(try napi.int32(env, argv[1], "fd")));
+}
+
+/// queuedBytes(reactor, fd): bytes the reactor still holds for the socket (0 if none or unknown).
+fn queuedBytes(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    return napi.number(env, @floatFromInt(self.reactor.queuedBytes(try napi.int32(env, argv[1], "fd"))));
+}
+
+/// closeFd(fd): close(2) on an fd no reactor holds (a hand-off's original); 0 or -errno.
+fn closeFd(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(1, env, info);
+    const rc = std.c.close(try napi.int32(env, argv[0], "fd"));
+    return if (rc < 0) errnoValue(env, std.posix.errno(rc)) else napi.number(env, 0);
 }
 
 /// duplicateFd(fd): a new fd for the same socket, or -errno.
@@ -765,6 +796,8 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "shutdownWrite", export_(shutdownWrite) },
         .{ "setReading", export_(setReading) },
         .{ "closeSocket", export_(closeSocket) },
+        .{ "closeGracefully", export_(closeGracefully) },
+        .{ "closeLingering", export_(closeLingering) },
         .{ "socketAddress", export_(socketAddress) },
         .{ "socketsOpen", export_(socketsOpen) },
         .{ "openDatagram", export_(openDatagram) },
@@ -774,6 +807,8 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "detachSocket", export_(detachSocket) },
         .{ "adoptSocket", export_(adoptSocket) },
         .{ "duplicateFd", export_(duplicateFd) },
+        .{ "closeFd", export_(closeFd) },
+        .{ "queuedBytes", export_(queuedBytes) },
         .{ "reactorCounters", export_(reactorCounters) },
         .{ "mailboxAttach", export_(mailboxAttach) },
         .{ "mailboxClose", export_(mailboxClose) },

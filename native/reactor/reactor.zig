@@ -86,7 +86,8 @@ const Sendfile = struct {
 };
 
 const Socket = struct {
-    kind: enum { listener, connecting, stream, datagram },
+    /// lingering: closed by JS, write side shut down; read and dropped until the peer's EOF.
+    kind: enum { listener, connecting, stream, datagram, lingering },
     /// What the poller watches now.
     interest: Interest = .none,
     /// JS wants reads (accepts, for a listener).
@@ -116,6 +117,7 @@ const Socket = struct {
                 .writable = (self.queued() > 0 or self.sendfile != null) and !self.write_failed,
             },
             .datagram => .{ .readable = self.reading, .writable = self.queued() > 0 },
+            .lingering => .{ .readable = true },
         };
     }
 };
@@ -214,6 +216,7 @@ pub const Reactor = struct {
             };
             switch (socket.kind) {
                 .listener => self.acceptAll(event.fd, socket, &writer),
+                .lingering => self.discardUntilEof(event.fd),
                 .connecting => self.finishConnect(event.fd, socket, &writer),
                 .stream => {
                     if ((event.writable or event.hangup) and (socket.queued() > 0 or socket.sendfile != null)) {
@@ -313,6 +316,48 @@ pub const Reactor = struct {
     }
 
     /// Closes at once; queued bytes are dropped (JS waits for `written` 0 before a graceful close).
+    /// Closes a stream socket whose queue is empty without a reset: the write side is shut down
+    /// (the peer reads everything, then EOF), and what the peer still sends is read and dropped
+    /// until its EOF, when the fd is closed. Closing at once with unread bytes in the receive
+    /// queue, or with the peer still sending, makes the kernel answer with a reset, and a reset
+    /// can destroy bytes the peer has not read yet. JS bounds the wait (closeLingering).
+    pub fn closeGracefully(self: *Reactor, fd: i32) void {
+        const socket = self.lookup(fd) orelse return;
+        std.debug.assert(socket.kind == .stream);
+        std.debug.assert(socket.queued() == 0);
+        if (socket.read_eof or socket.write_failed or sockets.shutdownWrite(fd) != null) {
+            self.closeSocket(fd);
+            return;
+        }
+        socket.kind = .lingering;
+        socket.reading = true;
+        if (self.updateInterest(fd, socket) != null) self.closeSocket(fd);
+    }
+
+    /// Ends a lingering close now (its time is up); a no-op for any other socket at `fd`.
+    pub fn closeLingering(self: *Reactor, fd: i32) void {
+        const socket = self.lookup(fd) orelse return;
+        if (socket.kind == .lingering) self.closeSocket(fd);
+    }
+
+    fn discardUntilEof(self: *Reactor, fd: i32) void {
+        var scratch: [16 * 1024]u8 = undefined;
+        var budget: usize = read_bytes_per_batch;
+        while (budget > 0) {
+            switch (sockets.recv(fd, &scratch)) {
+                .ok => |count| {
+                    if (count == 0) break; // the peer's EOF
+                    budget -|= count;
+                },
+                .err => |err| {
+                    if (err == .AGAIN) return;
+                    break;
+                },
+            }
+        } else return; // budget spent: the rest next batch
+        self.closeSocket(fd);
+    }
+
     pub fn closeSocket(self: *Reactor, fd: i32) void {
         const socket = self.lookup(fd) orelse return;
         self.sockets.items[@intCast(fd)] = null;
@@ -1046,4 +1091,44 @@ test "reactor: sendfile sends a file larger than the socket buffer whole, then q
     try testing.expectEqual(@as(?u64, count), done_sent);
     try testing.expectEqualSlices(u8, content[offset..][0..count], received[0..count]);
     try testing.expectEqualStrings("tail", received[count..]);
+}
+
+test "reactor: a graceful close with the peer still sending: the peer reads every byte, then EOF, no reset" {
+    var reactor = try Reactor.init(testing.allocator);
+    defer reactor.deinit();
+    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
+    var buffer: [8192]u8 = undefined;
+
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true, .accepting = true }).ok;
+    defer reactor.closeSocket(listener);
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    // The peer is a plain blocking socket, outside the reactor.
+    const peer = try posix.socket(posix.AF.INET, posix.SOCK.STREAM, 0);
+    defer posix.close(peer);
+    try posix.connect(peer, &(try std.net.Address.parseIp("127.0.0.1", port)).any, @sizeOf(posix.sockaddr.in));
+    const index = try collectUntil(&reactor, &shared, &buffer, .accepted);
+    const server = shared[header.ints + index * record_ints + 2];
+
+    // The peer has sent bytes the server never reads; the server writes, then closes.
+    _ = try posix.write(peer, "unread by the server");
+    try testing.expectEqual(@as(usize, 0), reactor.write(server, "last words").ok);
+    reactor.closeGracefully(server);
+    try testing.expectEqual(@as(u32, 2), reactor.sockets_open); // the listener, and the lingering socket
+
+    var received: [64]u8 = undefined;
+    var length: usize = 0;
+    while (true) {
+        const count = try posix.read(peer, received[length..]);
+        if (count == 0) break; // EOF, not ECONNRESET
+        length += count;
+    }
+    try testing.expectEqualStrings("last words", received[0..length]);
+    // The peer's close ends the lingering one.
+    try posix.shutdown(peer, .both);
+    for (0..200) |_| {
+        _ = reactor.collect(&shared, &buffer);
+        if (reactor.sockets_open == 1) break;
+        std.time.sleep(std.time.ns_per_ms);
+    }
+    try testing.expectEqual(@as(u32, 1), reactor.sockets_open);
 }
