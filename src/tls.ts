@@ -226,7 +226,14 @@ export class SSLTransport implements Transport {
     // drained. Ciphertext waits in the TLSSocket instead; the kernel's socket buffer keeps the
     // connection busy meanwhile.
     raw.setWriteBufferLimits(0, 0);
-    const duplex = new Duplex({
+    const duplex = this.#rawDuplex();
+    this.#duplex = duplex;
+    this.#startTlsSocket(duplex);
+  }
+
+  /** The Duplex the TLSSocket reads ciphertext from and writes it to: the raw transport. */
+  #rawDuplex(): Duplex {
+    const duplex: Duplex = new Duplex({
       allowHalfOpen: true,
       readableHighWaterMark: 64 * 1024,
       read: () => {
@@ -258,7 +265,10 @@ export class SSLTransport implements Transport {
         callback(error);
       },
     });
-    this.#duplex = duplex;
+    return duplex;
+  }
+
+  #startTlsSocket(duplex: Duplex): void {
     const setup = this.#setup;
     let socket: tls.TLSSocket;
     if (setup.serverSide) {

@@ -207,7 +207,7 @@ describe('a loop dropped without close()', () => {
       `import { newEventLoop, run, sleep } from 'zloop';
        import { readdirSync } from 'node:fs';
        import { createRequire } from 'node:module';
-       const addon = createRequire(import.meta.url)('./build/zloop.node');
+       const addon = createRequire(import.meta.url)(process.env.ZLOOP_ADDON_BUILD === 'safe' ? './build/safe/zloop.node' : './build/zloop.node');
        const fds = () => readdirSync('/proc/self/fd').length;
        const before = fds();
        for (let i = 0; i < 100; i++) {

@@ -237,7 +237,7 @@ async function runSeed(kind: Kind, seed: number): Promise<void> {
     const server = kind === 'unix' ? await loop.createUnixServer(factory, socketPath, ssl) : await loop.createServer(factory, '127.0.0.1', 0, ssl);
     const peer =
       kind === 'tls'
-        ? tls.connect({ port: port(server), host: '127.0.0.1', ca: certs.caCert, servername: 'localhost', allowHalfOpen: true })
+        ? tls.connect({ port: port(server), host: '127.0.0.1', ca: certs.caCert, servername: 'localhost', allowHalfOpen: true } as tls.ConnectionOptions)
         : kind === 'unix'
           ? net.connect({ path: socketPath, allowHalfOpen: true })
           : net.connect({ port: port(server), host: '127.0.0.1', allowHalfOpen: true });

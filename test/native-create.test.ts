@@ -2,14 +2,11 @@
 // releases its epoll, eventfd and timerfd exactly once. Closing them twice would close whatever
 // this (or another) thread opened in between under the same numbers.
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { newEventLoop } from 'zloop';
-import { fdCount, reactorsOpen, settle, trackLeaks } from './helpers/leaks.js';
+import { addon, fdCount, reactorsOpen, settle, trackLeaks } from './helpers/leaks.js';
 
 trackLeaks();
-
-const addon = createRequire(import.meta.url)('../build/zloop.node') as { testFailNextCreate(): void };
 
 describe('a reactor whose creation fails', () => {
   it('closes its fds once: files opened right after keep their fds', async () => {

@@ -105,6 +105,7 @@ const Socket = struct {
     sendfile: ?Sendfile = null,
 
     fn queued(self: *const Socket) usize {
+        std.debug.assert(self.head <= self.queue.items.len);
         return self.queue.items.len - self.head;
     }
 
@@ -360,6 +361,7 @@ pub const Reactor = struct {
 
     pub fn closeSocket(self: *Reactor, fd: i32) void {
         const socket = self.lookup(fd) orelse return;
+        std.debug.assert(self.sockets_open > 0);
         self.sockets.items[@intCast(fd)] = null;
         socket.queue.deinit(self.allocator);
         self.allocator.destroy(socket);
@@ -537,11 +539,8 @@ pub const Reactor = struct {
                     self.counters.accepted += 1;
                     writer.push(.accepted, listen_fd, fd, 0);
                 },
-                .err => |err| {
-                    // Not ours to keep: the connection is refused rather than leaked.
-                    sockets.close(fd);
-                    writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept));
-                },
+                // adopt() has closed the fd already.
+                .err => |err| writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept)),
             }
             accepted += 1;
         }

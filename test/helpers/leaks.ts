@@ -6,7 +6,11 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
-const addon = createRequire(import.meta.url)('../../build/zloop.node') as { reactorsOpen(): number };
+// The same addon the package loaded (src/native.ts picks it the same way).
+export const addon = createRequire(import.meta.url)(process.env.ZLOOP_ADDON_BUILD === 'safe' ? '../../build/safe/zloop.node' : '../../build/zloop.node') as {
+  reactorsOpen(): number;
+  testFailNextCreate(): void;
+};
 
 /** Reactors of this thread whose uv handle and fds are not yet released. */
 export function reactorsOpen(): number {
