@@ -19,7 +19,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventLoop, getRunningLoop, Protocol, run, type Transport } from 'zloop';
 import { type Certs, makeCerts } from './helpers/certs.js';
 import { trackLeaks } from './helpers/leaks.js';
-import { firstPatternBreak, hops, pattern, port, shutdown, within } from './helpers/net.js';
+import { hops, pattern, port, shutdown, within } from './helpers/net.js';
+import { PatternTally } from './helpers/writers.js';
 import { seededRandom } from './helpers/random.js';
 
 trackLeaks();
@@ -185,14 +186,9 @@ class ModelWriter extends Protocol {
 /** Reads `stream` to its end, stopping and going on at random; resolves with what it saw. */
 function slowReader(stream: net.Socket, next: () => number, talkBack: boolean): Promise<{ received: number; firstBreak: number }> {
   return new Promise((resolve) => {
-    let received = 0;
-    let firstBreak = -1;
+    const tally = new PatternTally();
     stream.on('data', (data: Buffer) => {
-      if (firstBreak < 0) {
-        const at = firstPatternBreak(data, received);
-        if (at >= 0) firstBreak = received + at;
-      }
-      received += data.length;
+      tally.add(data);
       // Now and then a few bytes back, so the writer's dataReceived runs too.
       if (talkBack && next() < 0.05 && stream.writable) stream.write('ping');
       const roll = next();
@@ -202,7 +198,7 @@ function slowReader(stream: net.Socket, next: () => number, talkBack: boolean): 
         else setImmediate(() => stream.resume());
       }
     });
-    const finish = (): void => resolve({ received, firstBreak });
+    const finish = (): void => resolve(tally.result);
     stream.on('end', () => {
       if (stream.writable) stream.end();
       finish();

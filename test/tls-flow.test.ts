@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRunningLoop, run, startServer } from 'zloop';
 import { type Certs, makeCerts } from './helpers/certs.js';
 import { trackLeaks } from './helpers/leaks.js';
-import { firstPatternBreak, pattern, port, shutdown, within } from './helpers/net.js';
-import { ResumeWriter, TOTAL } from './helpers/writers.js';
+import { pattern, port, shutdown, within } from './helpers/net.js';
+import { ResumeWriter, slowRead, TOTAL } from './helpers/writers.js';
 
 trackLeaks();
 
@@ -21,25 +21,7 @@ const WRITE = 16 * 1024;
 
 /** A Node tls client that reads to the end in small paused steps; resolves with what it saw. */
 function slowTlsRead(serverPort: number): Promise<{ received: number; firstBreak: number }> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ port: serverPort, host: '127.0.0.1', ca: certs.caCert, servername: 'localhost' });
-    let received = 0;
-    let firstBreak = -1;
-    socket.on('data', (data: Buffer) => {
-      if (firstBreak < 0) {
-        const at = firstPatternBreak(data, received);
-        if (at >= 0) firstBreak = received + at;
-      }
-      received += data.length;
-      socket.pause();
-      setImmediate(() => socket.resume());
-    });
-    socket.on('end', () => {
-      socket.end();
-      resolve({ received, firstBreak });
-    });
-    socket.on('error', reject);
-  });
+  return slowRead(tls.connect({ port: serverPort, host: '127.0.0.1', ca: certs.caCert, servername: 'localhost' }));
 }
 
 describe('TLS writer against a slow reader', () => {

@@ -51,23 +51,39 @@ export class ResumeWriter extends Protocol {
   }
 }
 
+/** What a reader of the counter pattern saw: bytes so far and the first one out of place (-1). */
+export class PatternTally {
+  received = 0;
+  firstBreak = -1;
+
+  add(data: Buffer): void {
+    if (this.firstBreak < 0) {
+      const at = firstPatternBreak(data, this.received);
+      if (at >= 0) this.firstBreak = this.received + at;
+    }
+    this.received += data.length;
+  }
+
+  get result(): { received: number; firstBreak: number } {
+    return { received: this.received, firstBreak: this.firstBreak };
+  }
+}
+
 /** Reads `stream` to its end in small, paused steps; resolves with the count and the first break. */
 export function slowRead(stream: net.Socket): Promise<{ received: number; firstBreak: number }> {
   return new Promise((resolve, reject) => {
-    let received = 0;
-    let firstBreak = -1;
+    const tally = new PatternTally();
     stream.on('data', (data: Buffer) => {
-      if (firstBreak < 0) {
-        const at = firstPatternBreak(data, received);
-        if (at >= 0) firstBreak = received + at;
-      }
-      received += data.length;
+      tally.add(data);
       // Stop now and then so the writer's buffer fills and drains many times.
       stream.pause();
       setImmediate(() => stream.resume());
     });
-    stream.on('end', () => resolve({ received, firstBreak }));
+    stream.on('end', () => {
+      // A TLS or half-open peer ends its side too; a plain one has already.
+      if (stream.writable) stream.end();
+      resolve(tally.result);
+    });
     stream.on('error', reject);
   });
 }
-
