@@ -1,27 +1,27 @@
 // The public API of zloop: an explicit list, so nothing internal leaks by accident.
-export { EventLoop, newEventLoop, ensureFuture } from './loop.js';
-export type { ExceptionContext, ExceptionHandler } from './loop.js';
-export { Handle, TimerHandle } from './handles.js';
-export { Future, Task } from './futures.js';
-export type { TaskTarget } from './futures.js';
-export { run, getEventLoop, sleep, waitFor } from './runner.js';
-export type { RunOptions } from './runner.js';
-export { getRunningLoop, setEventLoop } from './running.js';
+export { EventLoop, newEventLoop, ensureFuture } from './io/event-loop.js';
+export type { ExceptionContext, ExceptionHandler } from './io/event-loop.js';
+export { Handle, TimerHandle } from './core/handles.js';
+export { Future, Task } from './core/futures.js';
+export type { TaskTarget } from './core/futures.js';
+export { run, getEventLoop, sleep, waitFor } from './io/runner.js';
+export type { RunOptions } from './io/runner.js';
+export { getRunningLoop, setEventLoop } from './core/running.js';
 export {
   CancelledError,
   InvalidStateError,
   TimeoutError,
   IncompleteReadError,
   LimitOverrunError,
-} from './errors.js';
-export { BaseProtocol, Protocol, BufferedProtocol } from './protocols.js';
-export type { AnyProtocol, ProtocolFactory } from './protocols.js';
-export { SocketTransport, TransportSocket } from './transports.js';
-export type { Transport, SocketFamily } from './transports.js';
-export { Server } from './server.js';
-export type { CreateServerOptions, CreateConnectionOptions, UnixServerOptions } from './connections.js';
-export type { AddrInfo, GetaddrinfoOptions } from './dns.js';
-export type { SystemError } from './system-error.js';
+} from './core/errors.js';
+export { BaseProtocol, Protocol, BufferedProtocol } from './net/protocols.js';
+export type { AnyProtocol, ProtocolFactory } from './net/protocols.js';
+export { SocketTransport, TransportSocket } from './transports/socket.js';
+export type { Transport, SocketFamily } from './transports/socket.js';
+export { Server } from './net/server.js';
+export type { CreateServerOptions, CreateConnectionOptions, UnixServerOptions } from './net/connections.js';
+export type { AddrInfo, GetaddrinfoOptions } from './net/dns.js';
+export type { SystemError } from './net/system-error.js';
 export {
   StreamReader,
   StreamWriter,
@@ -30,19 +30,19 @@ export {
   startServer,
   openUnixConnection,
   startUnixServer,
-} from './streams.js';
-export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './streams.js';
-export { LoopRef, MAX_CALL_BYTES } from './threadsafe.js';
-export type { Executor, ExecutorTask } from './executor.js';
-export { createShardedServer, ShardedServer } from './sharded.js';
-export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharded.js';
-export type { Balance, ShardStats } from './shard-protocol.js';
-export { nodeEndpoint, loopEndpoint } from './endpoints.js';
-export { SSLTransport } from './tls.js';
-export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './tls.js';
-export type { UnixConnectionOptions } from './connections.js';
-export type { OpenUnixConnectionOptions } from './streams.js';
-export { ReadPipeTransport, WritePipeTransport, PipeInfo } from './pipes.js';
+} from './net/streams.js';
+export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './net/streams.js';
+export { LoopRef, MAX_CALL_BYTES } from './threads/threadsafe.js';
+export type { Executor, ExecutorTask } from './process/executor.js';
+export { createShardedServer, ShardedServer } from './sharding/supervisor.js';
+export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharding/supervisor.js';
+export type { Balance, ShardStats } from './sharding/shard-protocol.js';
+export { nodeEndpoint, loopEndpoint } from './threads/endpoints.js';
+export { SSLTransport } from './transports/tls.js';
+export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls.js';
+export type { UnixConnectionOptions } from './net/connections.js';
+export type { OpenUnixConnectionOptions } from './net/streams.js';
+export { ReadPipeTransport, WritePipeTransport, PipeInfo } from './transports/pipes.js';
 export {
   SubprocessProtocol,
   SubprocessTransport,
@@ -54,9 +54,9 @@ export {
   PIPE,
   STDOUT,
   DEVNULL,
-} from './subprocess.js';
-export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './subprocess.js';
-export { DatagramProtocol, DatagramTransport } from './datagram.js';
-export { AF_UNSPEC, AF_INET, AF_INET6 } from './dns.js';
-export type { AnyDatagramProtocol, CreateDatagramEndpointOptions, DatagramAddress } from './datagram.js';
-export type { TaskFactory } from './loop.js';
+} from './process/subprocess.js';
+export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './process/subprocess.js';
+export { DatagramProtocol, DatagramTransport } from './transports/datagram.js';
+export { AF_UNSPEC, AF_INET, AF_INET6 } from './net/dns.js';
+export type { AnyDatagramProtocol, CreateDatagramEndpointOptions, DatagramAddress } from './transports/datagram.js';
+export type { TaskFactory } from './io/event-loop.js';

@@ -9,7 +9,7 @@ import { within } from './helpers/loops.js';
 
 trackLeaks();
 
-const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/src/sharding/cli.js', import.meta.url));
 const HANDLER = fileURLToPath(new URL('./fixtures/shard-handler.mjs', import.meta.url));
 
 type Cli = { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> };

@@ -7,7 +7,7 @@ import { seededRandom } from './helpers/random.js';
 trackLeaks();
 
 // An internal module: imported from the build, as the package's own exports would be.
-const { ListsByDelay } = await import('../dist/src/lists-by-delay.js');
+const { ListsByDelay } = await import('../dist/src/core/lists-by-delay.js');
 type List = Parameters<InstanceType<typeof ListsByDelay>['add']>[1];
 
 describe('ListsByDelay', () => {

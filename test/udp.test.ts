@@ -277,7 +277,7 @@ describe('options', () => {
   it('allowBroadcast sets SO_BROADCAST and reusePort sets SO_REUSEPORT (two sockets share a port)', async () => {
     await run(async () => {
       const loop = getRunningLoop();
-      const { native } = await import('../dist/src/native.js');
+      const { native } = await import('../dist/src/io/native.js');
       const [plain, p0] = await loop.createDatagramEndpoint(() => new DatagramRecorder(), { localAddr: ['127.0.0.1', 0] });
       const [broadcast, p1] = await loop.createDatagramEndpoint(() => new DatagramRecorder(), {
         localAddr: ['127.0.0.1', 0],

@@ -2,17 +2,17 @@
 // address (SO_REUSEPORT), serving the handler module. The supervisor drives it over comlink.
 import { expose } from 'comlink';
 import { parentPort, workerData } from 'node:worker_threads';
-import { nodeEndpoint } from '../src/endpoints.js';
-import { newEventLoop } from '../src/loop.js';
-import type { AnyProtocol } from '../src/protocols.js';
-import type { Server } from '../src/server.js';
-import { installErrorTransfer } from '../src/error-transfer.js';
-import { HandOff } from '../src/handoff.js';
-import type { ShardControl, ShardStats, ShardWorkerData } from '../src/shard-protocol.js';
-import { StreamReader, StreamReaderProtocol, type StreamWriter } from '../src/streams.js';
-import { native } from '../src/native.js';
-import { LoopRef } from '../src/threadsafe.js';
-import { Server as ServerClass } from '../src/server.js';
+import { nodeEndpoint } from '../src/threads/endpoints.js';
+import { newEventLoop } from '../src/io/event-loop.js';
+import type { AnyProtocol } from '../src/net/protocols.js';
+import type { Server } from '../src/net/server.js';
+import { installErrorTransfer } from '../src/threads/error-transfer.js';
+import { HandOff } from '../src/sharding/handoff.js';
+import type { ShardControl, ShardStats, ShardWorkerData } from '../src/sharding/shard-protocol.js';
+import { StreamReader, StreamReaderProtocol, type StreamWriter } from '../src/net/streams.js';
+import { native } from '../src/io/native.js';
+import { LoopRef } from '../src/threads/threadsafe.js';
+import { Server as ServerClass } from '../src/net/server.js';
 
 const config = workerData as ShardWorkerData;
 const loop = newEventLoop();

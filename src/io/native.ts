@@ -77,10 +77,10 @@ export interface NativeAddon {
 }
 
 const require = createRequire(import.meta.url);
-// dist/src/native.js -> build/zloop.node at the package root. ZLOOP_ADDON_BUILD=safe loads the
+// dist/src/io/native.js -> build/zloop.node at the package root. ZLOOP_ADDON_BUILD=safe loads the
 // ReleaseSafe build (build/safe/zloop.node, every Zig assertion and safety check compiled in),
 // which `npm test` runs the whole suite against a second time.
-export const native: NativeAddon = require(process.env.ZLOOP_ADDON_BUILD === 'safe' ? '../../build/safe/zloop.node' : '../../build/zloop.node');
+export const native: NativeAddon = require(process.env.ZLOOP_ADDON_BUILD === 'safe' ? '../../../build/safe/zloop.node' : '../../../build/zloop.node');
 
 /** The shared Int32Array: a header, then fixed-size records. */
 export const Header = {

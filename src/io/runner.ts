@@ -1,9 +1,9 @@
 // The module-level helpers of asyncio: run(), getEventLoop(), sleep(), waitFor().
-import { CancelledError, TimeoutError } from './errors.js';
-import { Future, type Task, type TaskTarget } from './futures.js';
-import { ensureFuture, EventLoop, newEventLoop } from './loop.js';
-import { _getCurrentLoop, _getRunningLoop, getRunningLoop, setEventLoop } from './running.js';
-import { checkSeconds, isThenable } from './validate.js';
+import { CancelledError, TimeoutError } from '../core/errors.js';
+import { Future, type Task, type TaskTarget } from '../core/futures.js';
+import { ensureFuture, EventLoop, newEventLoop } from './event-loop.js';
+import { _getCurrentLoop, _getRunningLoop, getRunningLoop, setEventLoop } from '../core/running.js';
+import { checkSeconds, isThenable } from '../core/validate.js';
 
 export type RunOptions = {
   /** Makes the loop run() uses; newEventLoop by default. */

@@ -1,11 +1,11 @@
 // balance: 'roundrobin': the accepting shard hands connections to the others in turn, and no fd
 // is lost on the way (the protocol is described at ADOPT_CONNECTION in shard-protocol.ts). This
 // file holds both sides: the sender's record of fds in flight and the receiver's adoption.
-import type { EventLoop } from './loop.js';
-import { native } from './native.js';
-import type { Server } from './server.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { native } from '../io/native.js';
+import type { Server } from '../net/server.js';
 import { ADOPT_CONNECTION, CONNECTION_ADOPTED, CONNECTION_REFUSED } from './shard-protocol.js';
-import type { LoopRef } from './threadsafe.js';
+import type { LoopRef } from '../threads/threadsafe.js';
 
 export class HandOff {
   readonly #loop: EventLoop;

@@ -12,12 +12,12 @@
 // The transport owns the fd: it closes it after connectionLost, as asyncio closes its pipe.
 import { WriteFlowControl } from './flow-control.js';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
-import type { EventLoop } from './loop.js';
-import { native } from './native.js';
-import type { AnyProtocol, ProtocolFactory } from './protocols.js';
-import { systemError } from './system-error.js';
-import { toBytes } from './transports.js';
-import { checkFd } from './validate.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { native } from '../io/native.js';
+import type { AnyProtocol, ProtocolFactory } from '../net/protocols.js';
+import { systemError } from '../net/system-error.js';
+import { toBytes } from './socket.js';
+import { checkFd } from '../core/validate.js';
 
 /** asyncio's max_size for one read of a pipe. */
 const READ_MAX_BYTES = 256 * 1024;

@@ -2,15 +2,15 @@
 // argument checks, name resolution, then one reactor call per socket.
 import { lookup } from 'node:dns/promises';
 import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
-import type { Future } from './futures.js';
-import type { EventLoop } from './loop.js';
-import { ListenFlag, native, RecordKind } from './native.js';
+import type { Future } from '../core/futures.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { ListenFlag, native, RecordKind } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { type ListeningSocket, removeSocketFile, Server } from './server.js';
 import { type SystemError, systemError } from './system-error.js';
-import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from './tls.js';
-import { type SocketFamily, SocketTransport } from './transports.js';
-import { checkCallback, codedError } from './validate.js';
+import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from '../transports/tls.js';
+import { type SocketFamily, SocketTransport } from '../transports/socket.js';
+import { checkCallback, codedError } from '../core/validate.js';
 
 export type CreateServerOptions = {
   family?: number;

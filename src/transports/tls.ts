@@ -14,11 +14,11 @@
 import { isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import type { TimerHandle } from './handles.js';
-import type { EventLoop } from './loop.js';
-import { Protocol, type AnyProtocol } from './protocols.js';
+import type { TimerHandle } from '../core/handles.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { Protocol, type AnyProtocol } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
-import { toBytes, type Transport } from './transports.js';
+import { toBytes, type Transport } from './socket.js';
 
 /** asyncio's defaults, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;

@@ -4,7 +4,7 @@
 // ring (call-codec.ts), and the producer that turns the ring non-empty writes the target's
 // eventfd.
 import { CallWriter, decodeCall } from './call-codec.js';
-import { native } from './native.js';
+import { native } from '../io/native.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
 export const MAILBOX_BYTES = 4 * 1024 * 1024;

@@ -10,12 +10,12 @@
 import { WriteFlowControl } from './flow-control.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
-import type { EventLoop, SocketOwner } from './loop.js';
-import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind } from './native.js';
-import { type SystemError, systemError } from './system-error.js';
-import { parseAddress, toBytes, TransportSocket } from './transports.js';
-import { checkCallback } from './validate.js';
+import { AF_INET, AF_INET6, AF_UNSPEC } from '../net/dns.js';
+import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind } from '../io/native.js';
+import { type SystemError, systemError } from '../net/system-error.js';
+import { parseAddress, toBytes, TransportSocket } from './socket.js';
+import { checkCallback } from '../core/validate.js';
 
 /** [host, port], as asyncio's (host, port) tuples; IPv6 hosts without brackets. */
 export type DatagramAddress = readonly [host: string, port: number];

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createShardedServer, type ShardedServerOptions } from './sharded.js';
+import { createShardedServer, type ShardedServerOptions } from './supervisor.js';
 
 const USAGE = `usage: zloop serve <handler module> [options]
 
@@ -105,7 +105,7 @@ function seconds(text: string, flag: string): number {
 }
 
 function packageVersion(): string {
-  const manifest = readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8');
+  const manifest = readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8');
   return (JSON.parse(manifest) as { version: string }).version;
 }
 

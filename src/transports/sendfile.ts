@@ -10,10 +10,10 @@
 import { fstatSync, read } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { EventLoop, SocketOwner } from './loop.js';
-import { FailedPhase, native, RecordKind } from './native.js';
-import { systemError } from './system-error.js';
-import { SocketTransport, type Transport, TransportSocket } from './transports.js';
+import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import { FailedPhase, native, RecordKind } from '../io/native.js';
+import { systemError } from '../net/system-error.js';
+import { SocketTransport, type Transport, TransportSocket } from './socket.js';
 
 const readAsync = promisify(read);
 const FALLBACK_CHUNK_BYTES = 256 * 1024;

@@ -1,7 +1,7 @@
 // comlink Endpoints: one over a Node MessagePort or Worker (supervisor <-> shard control), and
 // one over two loops' mailboxes (comlink between loops, on the native cross-thread channel).
 import type { Endpoint } from 'comlink';
-import type { EventLoop } from './loop.js';
+import type { EventLoop } from '../io/event-loop.js';
 import { LoopRef } from './threadsafe.js';
 
 // comlink's types name DOM globals (EventListenerOrEventListenerObject, MessageEvent) that a Node

@@ -1,5 +1,5 @@
 // Which loop runs on this thread. Module state is per thread: each worker loads its own copy.
-import type { EventLoop } from './loop.js';
+import type { EventLoop } from '../io/event-loop.js';
 
 let runningLoop: EventLoop | null = null;
 let currentLoop: EventLoop | null = null;

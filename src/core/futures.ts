@@ -2,7 +2,7 @@
 // resolves with its result or rejects with its exception (CancelledError when cancelled). Done
 // callbacks are scheduled with the loop's callSoon, never called inline, as in asyncio.
 import { CancelledError, InvalidStateError } from './errors.js';
-import type { EventLoop } from './loop.js';
+import type { EventLoop } from '../io/event-loop.js';
 import { checkCallback, isThenable } from './validate.js';
 
 type DoneCallback<T> = (future: Future<T>) => unknown;

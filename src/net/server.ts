@@ -2,14 +2,14 @@
 // and the transports they accepted. Closing stops accepting; waitClosed() resolves once the
 // listeners and every connection are gone.
 import { lstatSync, unlinkSync } from 'node:fs';
-import { CancelledError } from './errors.js';
-import type { Future } from './futures.js';
-import type { EventLoop, SocketOwner } from './loop.js';
-import { native, RecordKind } from './native.js';
+import { CancelledError } from '../core/errors.js';
+import type { Future } from '../core/futures.js';
+import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import { native, RecordKind } from '../io/native.js';
 import type { ProtocolFactory } from './protocols.js';
 import { systemError } from './system-error.js';
-import { SSLTransport } from './tls.js';
-import { type SocketFamily, SocketTransport, type Transport, TransportSocket, type TransportTracker } from './transports.js';
+import { SSLTransport } from '../transports/tls.js';
+import { type SocketFamily, SocketTransport, type Transport, TransportSocket, type TransportTracker } from '../transports/socket.js';
 
 const RESOURCE_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 

@@ -6,7 +6,7 @@
 //
 // pauseWriting and resumeWriting alternate, each at most once in a row, between connectionMade
 // and connectionLost.
-import type { Transport } from './transports.js';
+import type { Transport } from '../transports/socket.js';
 
 export class BaseProtocol {
   /** Called once, when the connection is made; `transport` is the connection. */

@@ -2,11 +2,11 @@
 // The reactor does the syscalls: it reads into the loop's receive buffer and reports DATA
 // records; write() sends at once and the reactor queues only what the kernel did not take, then
 // reports WRITTEN records as the queue drains. This class keeps asyncio's state machine.
-import type { EventLoop, SocketOwner } from './loop.js';
-import { native, RecordKind, FailedPhase } from './native.js';
-import type { AnyProtocol } from './protocols.js';
+import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import { native, RecordKind, FailedPhase } from '../io/native.js';
+import type { AnyProtocol } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
-import { isConnectionLostError, systemError } from './system-error.js';
+import { isConnectionLostError, systemError } from '../net/system-error.js';
 
 
 export type SocketFamily = 'IPv4' | 'IPv6' | 'unix';

@@ -7,8 +7,8 @@
 // get a clear error instead of a handler that would never run.
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import type { EventLoop } from './loop.js';
-import { type Callback, checkCallback, describeType } from './validate.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { type Callback, checkCallback, describeType } from '../core/validate.js';
 
 const SIGNAL_NUMBERS = constants.signals as Record<string, number>;
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();

@@ -14,15 +14,15 @@ import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process'
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { EventLoop } from './loop.js';
-import { WriteFlowControl } from './flow-control.js';
-import { BaseProtocol } from './protocols.js';
-import { getRunningLoop } from './running.js';
+import type { EventLoop } from '../io/event-loop.js';
+import { WriteFlowControl } from '../transports/flow-control.js';
+import { BaseProtocol } from '../net/protocols.js';
+import { getRunningLoop } from '../core/running.js';
 import { signalName, signalNumber } from './signals.js';
-import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
-import type { Transport } from './transports.js';
-import { toBytes } from './transports.js';
-import { describeType } from './validate.js';
+import { StreamReader, StreamReaderProtocol, StreamWriter } from '../net/streams.js';
+import type { Transport } from '../transports/socket.js';
+import { toBytes } from '../transports/socket.js';
+import { describeType } from '../core/validate.js';
 
 /** asyncio.subprocess.PIPE: a new pipe to the child (the loop methods' default for all three). */
 export const PIPE = 'pipe' as const;

@@ -7,10 +7,10 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { nodeEndpoint } from './endpoints.js';
-import { installErrorTransfer } from './error-transfer.js';
+import { nodeEndpoint } from '../threads/endpoints.js';
+import { installErrorTransfer } from '../threads/error-transfer.js';
 import type { Balance, ShardControl, ShardStats, ShardWorkerData } from './shard-protocol.js';
-import { LoopRef } from './threadsafe.js';
+import { LoopRef } from '../threads/threadsafe.js';
 
 export type ShardedServerOptions = {
   workers?: number;
@@ -45,7 +45,7 @@ export type ShardedStats = ShardStats & { restarts: number };
 // Errors thrown in a shard arrive whole (class, code, errno, syscall, address, port).
 installErrorTransfer();
 
-const WORKER_ENTRY = fileURLToPath(new URL('../workers/shard.js', import.meta.url));
+const WORKER_ENTRY = fileURLToPath(new URL('../../workers/shard.js', import.meta.url));
 const RESTART_DELAY_MIN = 0.1;
 const RESTART_DELAY_MAX = 5;
 /** A shard that served this long before crashing restarts with the shortest delay again. */

@@ -10,13 +10,13 @@ import {
   createUnixServer,
   type UnixConnectionOptions,
   type UnixServerOptions,
-} from './connections.js';
-import { type SslOption, startTls, type StartTlsOptions } from './tls.js';
-import { ReadyQueue } from './ready-queue.js';
-import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from './dns.js';
-import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from './executor.js';
-import { cancellable, Future, Task, type TaskTarget } from './futures.js';
-import { Handle, NO_ARGS, TimerHandle } from './handles.js';
+} from '../net/connections.js';
+import { type SslOption, startTls, type StartTlsOptions } from '../transports/tls.js';
+import { ReadyQueue } from '../core/ready-queue.js';
+import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from '../net/dns.js';
+import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from '../process/executor.js';
+import { cancellable, Future, Task, type TaskTarget } from '../core/futures.js';
+import { Handle, NO_ARGS, TimerHandle } from '../core/handles.js';
 import {
   Header,
   InterestMask,
@@ -28,18 +28,18 @@ import {
   RECORDS_MAX,
   type ReactorHandle,
 } from './native.js';
-import type { AnyProtocol, BaseProtocol, ProtocolFactory } from './protocols.js';
-import { _getRunningLoop, _setRunningLoop } from './running.js';
-import type { Server } from './server.js';
-import { LoopRef, Mailbox } from './threadsafe.js';
-import { connectReadPipe, connectWritePipe, type ReadPipeTransport, type WritePipeTransport } from './pipes.js';
-import { SignalHandlers } from './signals.js';
-import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
-import { TimerQueue } from './timer-heap.js';
-import { type AnyDatagramProtocol, createDatagramEndpoint, type CreateDatagramEndpointOptions, type DatagramTransport } from './datagram.js';
-import { sendfile } from './sendfile.js';
-import type { Transport } from './transports.js';
-import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from './validate.js';
+import type { AnyProtocol, BaseProtocol, ProtocolFactory } from '../net/protocols.js';
+import { _getRunningLoop, _setRunningLoop } from '../core/running.js';
+import type { Server } from '../net/server.js';
+import { LoopRef, Mailbox } from '../threads/threadsafe.js';
+import { connectReadPipe, connectWritePipe, type ReadPipeTransport, type WritePipeTransport } from '../transports/pipes.js';
+import { SignalHandlers } from '../process/signals.js';
+import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from '../process/subprocess.js';
+import { TimerQueue } from '../core/timer-heap.js';
+import { type AnyDatagramProtocol, createDatagramEndpoint, type CreateDatagramEndpointOptions, type DatagramTransport } from '../transports/datagram.js';
+import { sendfile } from '../transports/sendfile.js';
+import type { Transport } from '../transports/socket.js';
+import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from '../core/validate.js';
 import type { FileHandle } from 'node:fs/promises';
 
 export type ExceptionContext = {

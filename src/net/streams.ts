@@ -5,15 +5,15 @@
 // callbacks, not Futures: the continuation runs right after the batch that brought the data
 // (when microtasks run) instead of one loop iteration later.
 import type { CreateConnectionOptions, CreateServerOptions, UnixConnectionOptions, UnixServerOptions } from './connections.js';
-import { IncompleteReadError, LimitOverrunError } from './errors.js';
-import { cancellable, type Future } from './futures.js';
-import type { EventLoop } from './loop.js';
+import { IncompleteReadError, LimitOverrunError } from '../core/errors.js';
+import { cancellable, type Future } from '../core/futures.js';
+import type { EventLoop } from '../io/event-loop.js';
 import { Protocol } from './protocols.js';
-import { getRunningLoop } from './running.js';
+import { getRunningLoop } from '../core/running.js';
 import type { Server } from './server.js';
-import type { SslOption } from './tls.js';
-import type { Transport } from './transports.js';
-import { checkCallback, checkInteger, isThenable } from './validate.js';
+import type { SslOption } from '../transports/tls.js';
+import type { Transport } from '../transports/socket.js';
+import { checkCallback, checkInteger, isThenable } from '../core/validate.js';
 
 /** asyncio's default limit for readuntil()/readline(): 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;

@@ -13,7 +13,7 @@ export interface Executor {
   destroy(): Promise<void>;
 }
 
-const TASK_RUNNER = fileURLToPath(new URL('../workers/executor-task.js', import.meta.url));
+const TASK_RUNNER = fileURLToPath(new URL('../../workers/executor-task.js', import.meta.url));
 
 export function createDefaultExecutor(): Executor {
   return new Piscina({ filename: TASK_RUNNER }) as unknown as Executor;
