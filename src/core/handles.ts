@@ -1,8 +1,19 @@
 // Handle and TimerHandle: what callSoon and callLater return (asyncio events.py). A handle runs
 // its callback once; an exception goes to the loop's exception handler and the loop goes on.
-import type { ReadyChunk } from './ready-queue.js';
-import type { TimerList } from './timer-heap.js';
 import type { Callback } from './validate.js';
+
+/**
+ * What a handle needs of the ready queue's chunk that holds it (ReadyChunk in ready-queue.ts):
+ * declared here so handles do not import the queues that import them.
+ */
+export interface ReadySlots {
+  cancel(slot: number, generation: number): void;
+}
+
+/** Likewise what a timer handle needs of its per-delay list (TimerList in timer-heap.ts). */
+export interface TimerSlots {
+  cancel(sequence: number): boolean;
+}
 
 /** What a handle needs from its loop; kept narrow so handles.ts does not import loop.ts. */
 export interface HandleOwner {
@@ -70,12 +81,12 @@ export class Handle {
  * callback or the chunk was reused since.
  */
 export class ReadyHandle extends Handle {
-  /** @internal */ declare _chunk: ReadyChunk | null;
+  /** @internal */ declare _chunk: ReadySlots | null;
   /** @internal */ declare readonly _slot: number;
   /** @internal */ declare readonly _generation: number;
 
   /** @internal */
-  constructor(callback: Callback, args: unknown[], loop: HandleOwner, chunk: ReadyChunk, slot: number, generation: number) {
+  constructor(callback: Callback, args: unknown[], loop: HandleOwner, chunk: ReadySlots, slot: number, generation: number) {
     super(callback, args, loop);
     this._chunk = chunk;
     (this as { _slot: number })._slot = slot;
@@ -103,7 +114,7 @@ export class TimerHandle extends Handle {
    * @internal The per-delay list that holds this callLater timer's entry until it runs
    * (timer-heap.ts), or null: a callAt timer, or one that ran or was cancelled.
    */
-  declare _list: TimerList | null;
+  declare _list: TimerSlots | null;
   /** @internal True while the timer sits in its loop's heap of any-deadline (callAt) timers. */
   declare _scheduled: boolean;
 

@@ -1,19 +1,18 @@
 // The timer queue's per-delay lists, found by delay: an open-addressing hash table keyed by the
 // bits of the delay. A Map with number keys hashes the key on every get(), and callLater looks its
 // list up on every call: Map's lookup was ~6% of a burst of 1e5 callLater (perf, 100 delays).
-import type { TimerList } from './timer-heap.js';
-
 const scratch = new Float64Array(1);
 const words = new Uint32Array(scratch.buffer);
 
-export class ListsByDelay {
+/** Generic over the list type, so this table knows nothing of the timer queue that uses it. */
+export class ListsByDelay<List> {
   /** The delay in each slot; NaN marks an empty slot (a delay is never NaN: checkSeconds). */
   #delays = new Float64Array(16).fill(Number.NaN);
-  #lists: (TimerList | undefined)[] = new Array<TimerList | undefined>(16).fill(undefined);
+  #lists: (List | undefined)[] = new Array<List | undefined>(16).fill(undefined);
   #shift = 28;
   #size = 0;
 
-  get(delay: number): TimerList | undefined {
+  get(delay: number): List | undefined {
     const delays = this.#delays;
     const mask = delays.length - 1;
     for (let slot = this.#slotOf(delay); ; slot = (slot + 1) & mask) {
@@ -24,7 +23,7 @@ export class ListsByDelay {
   }
 
   /** Adds `list` for `delay`, which has none. */
-  add(delay: number, list: TimerList): void {
+  add(delay: number, list: List): void {
     if (2 * (this.#size + 1) > this.#delays.length) this.#grow();
     const delays = this.#delays;
     const mask = delays.length - 1;
@@ -79,7 +78,7 @@ export class ListsByDelay {
     const delays = this.#delays;
     const lists = this.#lists;
     this.#delays = new Float64Array(2 * delays.length).fill(Number.NaN);
-    this.#lists = new Array<TimerList | undefined>(2 * delays.length).fill(undefined);
+    this.#lists = new Array<List | undefined>(2 * delays.length).fill(undefined);
     this.#shift--;
     this.#size = 0;
     for (let slot = 0; slot < delays.length; slot++) {

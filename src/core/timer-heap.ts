@@ -180,7 +180,7 @@ export const DORMANT_LIST = new TimerList();
 
 export class TimerQueue {
   /** The non-empty lists by delay; a list leaves the table (and the list heap) when it empties. */
-  readonly #lists = new ListsByDelay();
+  readonly #lists = new ListsByDelay<TimerList>();
   /** The non-empty lists, by the (deadline, sequence) of their first timer. */
   readonly #listHeap = new KeyedHeap<TimerList>();
   /** callAt timers, and callLater timers that got no list (see pushLater). */
