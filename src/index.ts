@@ -4,9 +4,9 @@ export type { ExceptionContext, ExceptionHandler } from './io/event-loop.js';
 export { Handle, TimerHandle } from './core/handles.js';
 export { Future, Task } from './core/futures.js';
 export type { TaskTarget } from './core/futures.js';
-export { run, getEventLoop, sleep, waitFor } from './io/runner.js';
+export { run, getEventLoop, getRunningLoop, setEventLoop, sleep, waitFor } from './io/runner.js';
 export type { RunOptions } from './io/runner.js';
-export { getRunningLoop, setEventLoop } from './core/running.js';
+
 export {
   CancelledError,
   InvalidStateError,

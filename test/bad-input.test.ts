@@ -3,7 +3,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ensureFuture, newEventLoop, run, sleep, waitFor, type EventLoop } from 'zloop';
+import { DatagramProtocol, ensureFuture, getRunningLoop, newEventLoop, Protocol, run, sleep, waitFor, type EventLoop } from 'zloop';
 import { trackLeaks } from './helpers/leaks.js';
 import { runForever, withLoop } from './helpers/loops.js';
 
@@ -331,5 +331,27 @@ describe('fd watchers refuse bad fds', () => {
     } finally {
       loop.close();
     }
+  });
+});
+
+describe('ports: one check everywhere', () => {
+  it("a string of digits is a port for TCP and UDP alike; out of range is a RangeError ERR_SOCKET_BAD_PORT", async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const [transport] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { localAddr: ['127.0.0.1', '0' as never] });
+      const port = (transport.getExtraInfo('sockname') as [string, number])[1];
+      const [client] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { remoteAddr: ['127.0.0.1', String(port) as never] });
+      expect(client.getExtraInfo('peername')).toEqual(['127.0.0.1', port]);
+      client.close();
+      transport.close();
+      for (const bad of [70000, -1]) {
+        await expect(loop.createConnection(() => new Protocol(), '127.0.0.1', bad)).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' });
+        await expect(loop.createDatagramEndpoint(() => new DatagramProtocol(), { localAddr: ['127.0.0.1', bad] })).rejects.toMatchObject({
+          name: 'RangeError',
+          code: 'ERR_SOCKET_BAD_PORT',
+        });
+      }
+      await expect(loop.createServer(() => new Protocol(), '127.0.0.1', 'http' as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    });
   });
 });

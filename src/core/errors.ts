@@ -39,3 +39,10 @@ export class LimitOverrunError extends Error {
     this.consumed = consumed;
   }
 }
+
+/** What a loop hands its exception handler (asyncio's context dict). */
+export type ExceptionContext = {
+  message?: string;
+  exception?: unknown;
+  [key: string]: unknown;
+};

@@ -1,9 +1,27 @@
 // Future and Task (asyncio futures.py and tasks.py). A Future is awaitable: `await future`
 // resolves with its result or rejects with its exception (CancelledError when cancelled). Done
 // callbacks are scheduled with the loop's callSoon, never called inline, as in asyncio.
-import { CancelledError, InvalidStateError } from './errors.js';
-import type { EventLoop } from '../io/event-loop.js';
-import { checkCallback, isThenable } from './validate.js';
+import { CancelledError, type ExceptionContext, InvalidStateError } from './errors.js';
+import type { Handle, TimerHandle } from './handles.js';
+import { type Callback, checkCallback, isThenable } from './validate.js';
+
+/**
+ * The scheduling surface of a loop (asyncio's AbstractEventLoop without I/O): what futures, tasks
+ * and the feature modules use. Declared beside Future, which it returns and which refers to it.
+ */
+export interface Loop {
+  time(): number;
+  callSoon(callback: Callback, ...args: unknown[]): Handle;
+  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
+  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  createFuture<T = unknown>(): Future<T>;
+  createTask<T>(fnOrPromise: TaskTarget<T>, options?: { name?: string }): Task<T>;
+  callExceptionHandler(context: ExceptionContext): void;
+  getDebug(): boolean;
+  isClosed(): boolean;
+  isRunning(): boolean;
+}
 
 type DoneCallback<T> = (future: Future<T>) => unknown;
 
@@ -13,7 +31,7 @@ const FINISHED = 2;
 const STATE_NAMES = ['PENDING', 'CANCELLED', 'FINISHED'] as const;
 
 export class Future<T = unknown> implements PromiseLike<T> {
-  readonly #loop: EventLoop;
+  readonly #loop: Loop;
   #state: 0 | 1 | 2 = PENDING;
   #result: T | undefined;
   #exception: unknown = undefined;
@@ -22,11 +40,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #callbacks: DoneCallback<T>[] = [];
   #promise: Promise<T> | undefined;
 
-  constructor(loop: EventLoop) {
+  constructor(loop: Loop) {
     this.#loop = loop;
   }
 
-  getLoop(): EventLoop {
+  getLoop(): Loop {
     return this.#loop;
   }
 
@@ -174,7 +192,7 @@ export class Task<T = unknown> extends Future<T> {
   readonly #controller = new AbortController();
 
   /** @internal Use loop.createTask(). */
-  constructor(loop: EventLoop, target: TaskTarget<T>, name?: string) {
+  constructor(loop: Loop, target: TaskTarget<T>, name?: string) {
     super(loop);
     if (typeof target !== 'function' && !isThenable(target)) {
       throw new TypeError('fnOrPromise must be an async function or a promise');
@@ -254,7 +272,7 @@ class OperationFuture<T> extends Future<T> {
   #resolve!: (value: T) => void;
   #reject!: (reason: unknown) => void;
 
-  constructor(loop: EventLoop, controller: AbortController) {
+  constructor(loop: Loop, controller: AbortController) {
     super(loop);
     this.#controller = controller;
     this.#settled = new Promise<T>((resolve, reject) => {
@@ -309,7 +327,7 @@ class OperationFuture<T> extends Future<T> {
  * connection made in the same turn as the cancel is closed, not leaked).
  */
 export function cancellable<T>(
-  loop: EventLoop,
+  loop: Loop,
   signal: AbortSignal | null | undefined,
   operation: (signal: AbortSignal) => Promise<T>,
   discard: (value: T) => void,

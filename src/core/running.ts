@@ -1,31 +1,27 @@
 // Which loop runs on this thread. Module state is per thread: each worker loads its own copy.
-import type { EventLoop } from '../io/event-loop.js';
+// The registry holds the core's Loop interface; io/runner.ts gives the public, EventLoop-typed
+// getters (every loop registered here is an EventLoop).
+import type { Loop } from './loop-types.js';
 
-let runningLoop: EventLoop | null = null;
-let currentLoop: EventLoop | null = null;
+let runningLoop: Loop | null = null;
+let currentLoop: Loop | null = null;
 
 /** The loop running on this thread, or null. */
-export function _getRunningLoop(): EventLoop | null {
+export function _getRunningLoop(): Loop | null {
   return runningLoop;
 }
 
 /** @internal Called by EventLoop when a run starts (loop) and ends (null). */
-export function _setRunningLoop(loop: EventLoop | null): void {
+export function _setRunningLoop(loop: Loop | null): void {
   runningLoop = loop;
 }
 
-/** The running loop; throws asyncio's RuntimeError message when none runs on this thread. */
-export function getRunningLoop(): EventLoop {
-  if (runningLoop === null) throw new Error('no running event loop');
-  return runningLoop;
-}
-
 /** Makes `loop` this thread's current loop, the one getEventLoop() returns when none runs. */
-export function setEventLoop(loop: EventLoop | null): void {
+export function _setCurrentLoop(loop: Loop | null): void {
   currentLoop = loop;
 }
 
 /** @internal */
-export function _getCurrentLoop(): EventLoop | null {
+export function _getCurrentLoop(): Loop | null {
   return currentLoop;
 }

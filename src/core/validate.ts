@@ -53,3 +53,17 @@ export function checkInteger(value: unknown, name: string): asserts value is num
     throw codedError(new RangeError(`The value of "${name}" is out of range. It must be an integer. Received ${value}`), 'ERR_OUT_OF_RANGE');
   }
 }
+
+/**
+ * A TCP/UDP port: an integer 0..65535, or a string of digits (as Node's net and asyncio accept).
+ * One check for every place that takes a port. TypeError for a non-number, RangeError (Node's
+ * ERR_SOCKET_BAD_PORT) outside the range.
+ */
+export function checkPort(port: unknown, name: string): number {
+  const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw codedError(new TypeError(`${name} must be an integer, got ${String(port)}`), 'ERR_INVALID_ARG_TYPE');
+  }
+  if (value < 0 || value > 65535) throw codedError(new RangeError(`${name} must be >= 0 and <= 65535, got ${value}`), 'ERR_SOCKET_BAD_PORT');
+  return value;
+}

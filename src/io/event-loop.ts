@@ -41,26 +41,14 @@ import { sendfile } from '../transports/sendfile.js';
 import type { Transport } from '../transports/socket.js';
 import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from '../core/validate.js';
 import type { FileHandle } from 'node:fs/promises';
+import type { ExceptionContext } from '../core/loop-types.js';
+import type { IoLoop, SocketOwner } from './io-loop.js';
 
-export type ExceptionContext = {
-  message?: string;
-  exception?: unknown;
-  [key: string]: unknown;
-};
+export type { ExceptionContext } from '../core/loop-types.js';
+export type { SocketOwner } from './io-loop.js';
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
 export type TaskFactory = (loop: EventLoop, target: TaskTarget<any>, options: { name?: string }) => Task<any>;
 
-/** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
-export interface SocketOwner {
-  /** One record for this socket: kind from RecordKind, a and b as the reactor documents them. */
-  _onSocketRecord(kind: number, a: number, b: number): void;
-  /** Told when the socket is released (closed) by whoever holds it, if the owner wants to know. */
-  _onSocketReleased?(): void;
-  /** Names the owner in errors (addReader on a transport's socket). */
-  toString(): string;
-}
-
-/** Timers due within this many seconds of now run in this iteration (timerfd has ns precision). */
 const CLOCK_RESOLUTION = 1e-6;
 /**
  * How long a gracefully closed stream waits for the peer's EOF before it is closed anyway (what
@@ -75,7 +63,7 @@ const LINGER_SECONDS = 2;
  */
 const clock = performance;
 
-export class EventLoop {
+export class EventLoop implements IoLoop {
   readonly #ready = new ReadyQueue();
   readonly #timers = new TimerQueue();
   /**

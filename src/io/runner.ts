@@ -2,8 +2,21 @@
 import { CancelledError, TimeoutError } from '../core/errors.js';
 import { Future, type Task, type TaskTarget } from '../core/futures.js';
 import { ensureFuture, EventLoop, newEventLoop } from './event-loop.js';
-import { _getCurrentLoop, _getRunningLoop, getRunningLoop, setEventLoop } from '../core/running.js';
+import { _getCurrentLoop, _getRunningLoop, _setCurrentLoop } from '../core/running.js';
 import { checkSeconds, isThenable } from '../core/validate.js';
+
+/** The running loop; throws asyncio's RuntimeError message when none runs on this thread. */
+export function getRunningLoop(): EventLoop {
+  const loop = _getRunningLoop();
+  if (loop === null) throw new Error('no running event loop');
+  // Only EventLoop registers itself as running.
+  return loop as EventLoop;
+}
+
+/** Makes `loop` this thread's current loop, the one getEventLoop() returns when none runs. */
+export function setEventLoop(loop: EventLoop | null): void {
+  _setCurrentLoop(loop);
+}
 
 export type RunOptions = {
   /** Makes the loop run() uses; newEventLoop by default. */
@@ -70,8 +83,8 @@ function whenAllDone(loop: EventLoop, futures: Future<unknown>[] | Task<unknown>
 /** The running loop, else this thread's current loop, made on first use. */
 export function getEventLoop(): EventLoop {
   const running = _getRunningLoop();
-  if (running !== null) return running;
-  let current = _getCurrentLoop();
+  if (running !== null) return running as EventLoop;
+  let current = _getCurrentLoop() as EventLoop | null;
   if (current === null) {
     current = newEventLoop();
     setEventLoop(current);

@@ -3,14 +3,14 @@
 import { lookup } from 'node:dns/promises';
 import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
 import type { Future } from '../core/futures.js';
-import type { EventLoop } from '../io/event-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { ListenFlag, native, RecordKind } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { type ListeningSocket, removeSocketFile, Server } from './server.js';
 import { type SystemError, systemError } from './system-error.js';
 import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from '../transports/tls.js';
 import { type SocketFamily, SocketTransport } from '../transports/socket.js';
-import { checkCallback, codedError } from '../core/validate.js';
+import { checkCallback, checkPort, codedError } from '../core/validate.js';
 
 export type CreateServerOptions = {
   family?: number;
@@ -38,7 +38,7 @@ export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServ
 export type UnixConnectionOptions = TlsOptions & Pick<CreateConnectionOptions, 'signal'>;
 
 export async function createServer(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: ProtocolFactory,
   host: string | string[] | null | undefined,
   port: number | null | undefined,
@@ -95,7 +95,7 @@ export async function createServer(
 }
 
 export async function createUnixServer(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: ProtocolFactory,
   path: string,
   options: UnixServerOptions = {},
@@ -116,7 +116,7 @@ export async function createUnixServer(
 }
 
 export async function createConnection<P extends AnyProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: ProtocolFactory<P>,
   host: string,
   port: number,
@@ -152,7 +152,7 @@ export async function createConnection<P extends AnyProtocol>(
 }
 
 export async function createUnixConnection<P extends AnyProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: ProtocolFactory<P>,
   path: string,
   options: UnixConnectionOptions,
@@ -176,7 +176,7 @@ export async function createUnixConnection<P extends AnyProtocol>(
  * (the socket is closed by then).
  */
 async function withTls<P extends AnyProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: ProtocolFactory<P>,
   setup: NonNullable<ReturnType<typeof resolveTls>>,
   signal: AbortSignal,
@@ -207,7 +207,7 @@ async function withTls<P extends AnyProtocol>(
  * failure the socket is closed and the errno returned.
  */
 function settleConnect<P extends AnyProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   fd: number,
   family: SocketFamily,
   protocolFactory: ProtocolFactory<P>,
@@ -259,13 +259,6 @@ function combineErrors(errors: SystemError[]): Error {
   const combined = new Error(`Multiple exceptions: ${errors.map((error) => error.message).join(', ')}`);
   Object.assign(combined, { errors, code: errors[0]!.code });
   return combined;
-}
-
-function checkPort(port: unknown, name: string): number {
-  const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${String(port)}`);
-  if (value < 0 || value > 65535) throw new RangeError(`${name} must be >= 0 and <= 65535, got ${value}`);
-  return value;
 }
 
 function checkBacklog(backlog: unknown): number {

@@ -5,8 +5,29 @@
 //   BufferedProtocol:  connectionMade -> (getBuffer -> bufferUpdated)* -> eofReceived? -> connectionLost
 //
 // pauseWriting and resumeWriting alternate, each at most once in a row, between connectionMade
-// and connectionLost.
-import type { Transport } from '../transports/socket.js';
+// and connectionLost. The Transport interface is here too: the two halves of a connection refer
+// to each other, so they are declared side by side (asyncio's transports.py and protocols.py).
+
+/** The transport interface of asyncio (ReadTransport + WriteTransport), as zloop implements it. */
+export interface Transport {
+  write(data: Uint8Array | ArrayBufferView | string): void;
+  writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void;
+  writeEof(): void;
+  canWriteEof(): boolean;
+  close(): void;
+  abort(): void;
+  isClosing(): boolean;
+  pauseReading(): void;
+  resumeReading(): void;
+  isReading(): boolean;
+  setWriteBufferLimits(high?: number | null, low?: number | null): void;
+  getWriteBufferLimits(): [low: number, high: number];
+  getWriteBufferSize(): number;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
+  getProtocol(): AnyProtocol;
+  setProtocol(protocol: AnyProtocol): void;
+}
+
 
 export class BaseProtocol {
   /** Called once, when the connection is made; `transport` is the connection. */

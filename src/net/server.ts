@@ -4,7 +4,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { CancelledError } from '../core/errors.js';
 import type { Future } from '../core/futures.js';
-import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { native, RecordKind } from '../io/native.js';
 import type { ProtocolFactory } from './protocols.js';
 import { systemError } from './system-error.js';
@@ -19,7 +19,7 @@ const ACCEPT_RETRY_DELAY = 1;
 export type ListeningSocket = { fd: number; family: SocketFamily };
 
 export class Server implements TransportTracker {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #protocolFactory: ProtocolFactory;
   readonly #listeners: ListeningSocket[];
   readonly #sockets: TransportSocket[];
@@ -35,7 +35,7 @@ export class Server implements TransportTracker {
   #servingForever: Future<void> | null = null;
 
   /** @internal Made by loop.createServer / loop.createUnixServer. */
-  constructor(loop: EventLoop, protocolFactory: ProtocolFactory, listeners: ListeningSocket[], unixPath: string | null) {
+  constructor(loop: IoLoop, protocolFactory: ProtocolFactory, listeners: ListeningSocket[], unixPath: string | null) {
     this.#loop = loop;
     this.#protocolFactory = protocolFactory;
     this.#listeners = listeners;
@@ -50,7 +50,7 @@ export class Server implements TransportTracker {
     }
   }
 
-  getLoop(): EventLoop {
+  getLoop(): IoLoop {
     return this.#loop;
   }
 

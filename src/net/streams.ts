@@ -4,14 +4,22 @@
 // Waiting readers and drain() are woken with plain promises resolved from the protocol
 // callbacks, not Futures: the continuation runs right after the batch that brought the data
 // (when microtasks run) instead of one loop iteration later.
-import type { CreateConnectionOptions, CreateServerOptions, UnixConnectionOptions, UnixServerOptions } from './connections.js';
+import {
+  createConnection,
+  type CreateConnectionOptions,
+  createServer,
+  type CreateServerOptions,
+  createUnixConnection,
+  createUnixServer,
+  type UnixConnectionOptions,
+  type UnixServerOptions,
+} from './connections.js';
 import { IncompleteReadError, LimitOverrunError } from '../core/errors.js';
 import { cancellable, type Future } from '../core/futures.js';
-import type { EventLoop } from '../io/event-loop.js';
+import { getRunningIoLoop as getRunningLoop, type IoLoop } from '../io/io-loop.js';
 import { Protocol } from './protocols.js';
-import { getRunningLoop } from '../core/running.js';
 import type { Server } from './server.js';
-import type { SslOption } from '../transports/tls.js';
+import { type SslOption, startTls } from '../transports/tls.js';
 import type { Transport } from '../transports/socket.js';
 import { checkCallback, checkInteger, isThenable } from '../core/validate.js';
 
@@ -264,7 +272,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
 /** Joins a StreamReader (and, for servers, the client_connected callback) to a transport. */
 export class StreamReaderProtocol extends Protocol {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #reader: StreamReader;
   readonly #clientConnected: ClientConnected | null;
   #writingPaused = false;
@@ -273,7 +281,7 @@ export class StreamReaderProtocol extends Protocol {
   #drainWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #closedWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
 
-  constructor(reader: StreamReader, clientConnected: ClientConnected | null = null, loop: EventLoop = getRunningLoop()) {
+  constructor(reader: StreamReader, clientConnected: ClientConnected | null = null, loop: IoLoop = getRunningLoop()) {
     super();
     this.#reader = reader;
     this.#clientConnected = clientConnected;
@@ -359,9 +367,9 @@ export class StreamWriter {
   #transport: Transport;
   readonly #protocol: StreamReaderProtocol;
   readonly #reader: StreamReader | null;
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
 
-  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | null, loop: EventLoop) {
+  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | null, loop: IoLoop) {
     this.#transport = transport;
     this.#protocol = protocol;
     this.#reader = reader;
@@ -427,7 +435,7 @@ export class StreamWriter {
   ): Promise<void> {
     const serverSide = this.#protocol._isServerSide();
     await this.drain();
-    const transport = await this.#loop.startTls(this.#transport, this.#protocol, sslContext, { ...options, serverSide });
+    const transport = await startTls(this.#loop, this.#transport, this.#protocol, sslContext, { ...options, serverSide });
     this.#transport = transport;
     this.#protocol._replaceTransport(transport);
   }
@@ -447,7 +455,7 @@ export type OpenUnixConnectionOptions = StreamOptions & UnixConnectionOptions;
  * cancelling it (waitFor's timeout) or aborting `options.signal` gives the attempt up.
  */
 export function openConnection(host: string, port: number, options: OpenConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
-  return openStreams(options, (loop, factory, signal) => loop.createConnection(factory, host, port, { ...options, signal }));
+  return openStreams(options, (loop, factory, signal) => createConnection(loop, factory, host, port, options, signal));
 }
 
 export async function startServer(
@@ -458,16 +466,16 @@ export async function startServer(
 ): Promise<Server> {
   checkCallback(clientConnected, 'clientConnected');
   const loop = getRunningLoop();
-  return loop.createServer(() => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), host, port, options);
+  return createServer(loop, () => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), host, port, options);
 }
 
 export function openUnixConnection(path: string, options: OpenUnixConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
-  return openStreams(options, (loop, factory, signal) => loop.createUnixConnection(factory, path, { ...options, signal }));
+  return openStreams(options, (loop, factory, signal) => createUnixConnection(loop, factory, path, options, signal));
 }
 
 function openStreams(
   options: StreamOptions & { signal?: AbortSignal | null },
-  connect: (loop: EventLoop, factory: () => StreamReaderProtocol, signal: AbortSignal) => PromiseLike<[Transport, unknown]>,
+  connect: (loop: IoLoop, factory: () => StreamReaderProtocol, signal: AbortSignal) => PromiseLike<[Transport, unknown]>,
 ): Future<[StreamReader, StreamWriter]> {
   const loop = getRunningLoop();
   const reader = new StreamReader(options);
@@ -486,7 +494,7 @@ function openStreams(
 export async function startUnixServer(clientConnected: ClientConnected, path: string, options: StartUnixServerOptions = {}): Promise<Server> {
   checkCallback(clientConnected, 'clientConnected');
   const loop = getRunningLoop();
-  return loop.createUnixServer(() => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), path, options);
+  return createUnixServer(loop, () => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), path, options);
 }
 
 function connectionResetError(): Error {

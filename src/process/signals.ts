@@ -7,7 +7,7 @@
 // get a clear error instead of a handler that would never run.
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import type { EventLoop } from '../io/event-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { type Callback, checkCallback, describeType } from '../core/validate.js';
 
 const SIGNAL_NUMBERS = constants.signals as Record<string, number>;
@@ -37,12 +37,12 @@ export function signalNumber(sig: NodeJS.Signals): number {
 
 type Entry = { listener: () => void; callback: Callback; args: unknown[]; removed: boolean };
 
-/** @internal The signal handlers of one loop; EventLoop makes it on first use. */
+/** @internal The signal handlers of one loop; IoLoop makes it on first use. */
 export class SignalHandlers {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #entries = new Map<NodeJS.Signals, Entry>();
 
-  constructor(loop: EventLoop) {
+  constructor(loop: IoLoop) {
     this.#loop = loop;
   }
 

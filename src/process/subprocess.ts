@@ -14,10 +14,10 @@ import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process'
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { EventLoop } from '../io/event-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { WriteFlowControl } from '../transports/flow-control.js';
 import { BaseProtocol } from '../net/protocols.js';
-import { getRunningLoop } from '../core/running.js';
+import { getRunningIoLoop as getRunningLoop } from '../io/io-loop.js';
 import { signalName, signalNumber } from './signals.js';
 import { StreamReader, StreamReaderProtocol, StreamWriter } from '../net/streams.js';
 import type { Transport } from '../transports/socket.js';
@@ -236,7 +236,7 @@ export class SubprocessWritePipe {
 }
 
 export class SubprocessTransport {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   #protocol: AnySubprocessProtocol;
   readonly #child: ChildProcess;
   readonly #pipes = new Map<number, SubprocessReadPipe | SubprocessWritePipe>();
@@ -246,7 +246,7 @@ export class SubprocessTransport {
   #exitWaiters: ((returncode: number) => void)[] = [];
 
   /** @internal Made by subprocessExec/subprocessShell once the child is running. */
-  constructor(loop: EventLoop, protocol: AnySubprocessProtocol, child: ChildProcess) {
+  constructor(loop: IoLoop, protocol: AnySubprocessProtocol, child: ChildProcess) {
     this.#loop = loop;
     this.#protocol = protocol;
     this.#child = child;
@@ -350,7 +350,7 @@ export class SubprocessTransport {
   }
 
   /** @internal Where the stdin pipe's flow control reports a failing callback. */
-  get _loopForErrors(): EventLoop {
+  get _loopForErrors(): IoLoop {
     return this.#loop;
   }
 
@@ -463,7 +463,7 @@ function findProgram(program: string, options: SubprocessOptions): void {
 
 /** Spawns; resolves once the child runs, rejects with Node's spawn error (ENOENT, EACCES, ...). */
 async function startChild(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: () => AnySubprocessProtocol,
   file: string,
   args: string[],
@@ -506,7 +506,7 @@ async function startChild(
 }
 
 export function subprocessExec<P extends AnySubprocessProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: () => P,
   program: string,
   rest: unknown[],
@@ -523,7 +523,7 @@ export function subprocessExec<P extends AnySubprocessProtocol>(
 }
 
 export function subprocessShell<P extends AnySubprocessProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: () => P,
   cmd: string,
   options: SubprocessOptions = {},
@@ -542,7 +542,7 @@ export function subprocessShell<P extends AnySubprocessProtocol>(
 
 /** Feeds the child's pipes into StreamReaders and gives stdin a StreamWriter (asyncio SubprocessStreamProtocol). */
 class SubprocessStreamProtocol extends SubprocessProtocol {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #limit: number | undefined;
   stdin: StreamWriter | null = null;
   stdout: StreamReader | null = null;
@@ -550,7 +550,7 @@ class SubprocessStreamProtocol extends SubprocessProtocol {
   /** Flow control and connection state for the stdin writer (drain, waitClosed). */
   readonly #stdinProtocol: StreamReaderProtocol;
 
-  constructor(loop: EventLoop, limit: number | undefined) {
+  constructor(loop: IoLoop, limit: number | undefined) {
     super();
     this.#loop = loop;
     this.#limit = limit;
@@ -693,7 +693,7 @@ export async function createSubprocessExec(program: string, ...rest: unknown[]):
   const loop = getRunningLoop();
   const { args, options } = splitArgs(rest);
   const [spawnOptions, limit] = streamOptions(options as CreateSubprocessOptions);
-  const [transport, protocol] = await loop.subprocessExec(() => new SubprocessStreamProtocol(loop, limit), program, ...args, spawnOptions);
+  const [transport, protocol] = await subprocessExec(loop, () => new SubprocessStreamProtocol(loop, limit), program, [...args, spawnOptions]);
   return new Process(transport, protocol);
 }
 
@@ -701,6 +701,6 @@ export async function createSubprocessExec(program: string, ...rest: unknown[]):
 export async function createSubprocessShell(cmd: string, options: CreateSubprocessOptions = {}): Promise<Process> {
   const loop = getRunningLoop();
   const [spawnOptions, limit] = streamOptions(options);
-  const [transport, protocol] = await loop.subprocessShell(() => new SubprocessStreamProtocol(loop, limit), cmd, spawnOptions);
+  const [transport, protocol] = await subprocessShell(loop, () => new SubprocessStreamProtocol(loop, limit), cmd, spawnOptions);
   return new Process(transport, protocol);
 }

@@ -11,11 +11,11 @@ import { WriteFlowControl } from './flow-control.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNSPEC } from '../net/dns.js';
-import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind } from '../io/native.js';
 import { type SystemError, systemError } from '../net/system-error.js';
 import { parseAddress, toBytes, TransportSocket } from './socket.js';
-import { checkCallback } from '../core/validate.js';
+import { checkCallback, checkPort } from '../core/validate.js';
 
 /** [host, port], as asyncio's (host, port) tuples; IPv6 hosts without brackets. */
 export type DatagramAddress = readonly [host: string, port: number];
@@ -80,7 +80,7 @@ export type CreateDatagramEndpointOptions = {
 const ADDRESS_CACHE_MAX = 4096;
 
 export class DatagramTransport implements SocketOwner {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #fd: number;
   readonly #family: 'IPv4' | 'IPv6';
   #protocol: AnyDatagramProtocol;
@@ -98,7 +98,7 @@ export class DatagramTransport implements SocketOwner {
   #socket: TransportSocket | undefined;
 
   /** @internal Made by createDatagramEndpoint; the reactor already reads the socket. */
-  constructor(loop: EventLoop, fd: number, family: 'IPv4' | 'IPv6', protocol: AnyDatagramProtocol, address: DatagramAddress | null) {
+  constructor(loop: IoLoop, fd: number, family: 'IPv4' | 'IPv6', protocol: AnyDatagramProtocol, address: DatagramAddress | null) {
     this.#loop = loop;
     this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;
@@ -340,7 +340,7 @@ export class DatagramTransport implements SocketOwner {
 
 /** asyncio's loop.create_datagram_endpoint. */
 export async function createDatagramEndpoint<P extends AnyDatagramProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocolFactory: () => P,
   options: CreateDatagramEndpointOptions = {},
 ): Promise<[DatagramTransport, P]> {
@@ -411,11 +411,6 @@ function checkAddr(value: unknown, name: string): readonly [string, number] | nu
   return [value[0], checkPort(value[1], `${name} port`)];
 }
 
-function checkPort(port: unknown, name: string): number {
-  if (typeof port !== 'number' || !Number.isInteger(port)) throw new TypeError(`${name} must be an integer, got ${String(port)}`);
-  if (port < 0 || port > 65535) throw new RangeError(`${name} must be >= 0 and <= 65535, got ${port}`);
-  return port;
-}
 
 async function resolveAll(host: string, family: 0 | 4 | 6): Promise<string[]> {
   if (isIP(host) !== 0) {

@@ -1,7 +1,7 @@
 // Write-buffer water marks for transports (asyncio's _FlowControlMixin): the protocol's
 // pauseWriting() runs once the buffer passes the high mark and resumeWriting() once it drains to
 // the low mark, each at most once in a row. TCP, Unix, TLS, UDP and pipe transports share it.
-import type { ExceptionContext } from '../io/event-loop.js';
+import type { ExceptionContext } from '../core/loop-types.js';
 
 /** asyncio's default high-water mark; the low-water mark defaults to a quarter of it. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;

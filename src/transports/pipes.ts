@@ -12,7 +12,7 @@
 // The transport owns the fd: it closes it after connectionLost, as asyncio closes its pipe.
 import { WriteFlowControl } from './flow-control.js';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
-import type { EventLoop } from '../io/event-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { native } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from '../net/protocols.js';
 import { systemError } from '../net/system-error.js';
@@ -64,7 +64,7 @@ function asError(value: unknown): Error {
 }
 
 export class ReadPipeTransport {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #fd: number;
   #protocol: AnyProtocol;
   #closing = false;
@@ -73,7 +73,7 @@ export class ReadPipeTransport {
   readonly #info: PipeInfo;
 
   /** @internal Use loop.connectReadPipe. */
-  constructor(loop: EventLoop, fd: number, protocol: AnyProtocol) {
+  constructor(loop: IoLoop, fd: number, protocol: AnyProtocol) {
     this.#loop = loop;
     this.#fd = fd;
     this.#protocol = protocol;
@@ -206,7 +206,7 @@ export class ReadPipeTransport {
 }
 
 export class WritePipeTransport {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #fd: number;
   #protocol: AnyProtocol;
   readonly #kind: PipeKind;
@@ -222,7 +222,7 @@ export class WritePipeTransport {
   readonly #flow: WriteFlowControl;
 
   /** @internal Use loop.connectWritePipe. */
-  constructor(loop: EventLoop, fd: number, protocol: AnyProtocol) {
+  constructor(loop: IoLoop, fd: number, protocol: AnyProtocol) {
     this.#loop = loop;
     this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;
@@ -435,7 +435,7 @@ export class WritePipeTransport {
 }
 
 /** loop.connectReadPipe: the transport reads `fd` from the next iteration on. */
-export async function connectReadPipe<P extends AnyProtocol>(loop: EventLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[ReadPipeTransport, P]> {
+export async function connectReadPipe<P extends AnyProtocol>(loop: IoLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[ReadPipeTransport, P]> {
   checkFd(fd);
   if (typeof protocolFactory !== 'function') throw new TypeError('protocolFactory must be a function');
   const protocol = protocolFactory();
@@ -445,7 +445,7 @@ export async function connectReadPipe<P extends AnyProtocol>(loop: EventLoop, pr
   return [transport, protocol];
 }
 
-export async function connectWritePipe<P extends AnyProtocol>(loop: EventLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[WritePipeTransport, P]> {
+export async function connectWritePipe<P extends AnyProtocol>(loop: IoLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[WritePipeTransport, P]> {
   checkFd(fd);
   if (typeof protocolFactory !== 'function') throw new TypeError('protocolFactory must be a function');
   const protocol = protocolFactory();

@@ -10,7 +10,7 @@
 import { fstatSync, read } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { FailedPhase, native, RecordKind } from '../io/native.js';
 import { systemError } from '../net/system-error.js';
 import { SocketTransport, type Transport, TransportSocket } from './socket.js';
@@ -22,7 +22,7 @@ const FALLBACK_CHUNK_BYTES = 256 * 1024;
 const busy = new WeakSet<object>();
 
 export async function sendfile(
-  loop: EventLoop,
+  loop: IoLoop,
   transport: Transport,
   file: FileHandle | number,
   offset: number = 0,
@@ -70,7 +70,7 @@ function fileDescriptor(file: unknown): number {
 
 /** Routes the transport's records while the reactor sends the file. */
 class SendfileOwner implements SocketOwner {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #transport: SocketTransport;
   readonly #fd: number;
   readonly #fileFd: number;
@@ -81,7 +81,7 @@ class SendfileOwner implements SocketOwner {
   readonly #resolve: (sent: number) => void;
   readonly #reject: (error: Error) => void;
 
-  constructor(loop: EventLoop, transport: SocketTransport, fd: number, fileFd: number, offset: number, count: number, resolve: (sent: number) => void, reject: (error: Error) => void) {
+  constructor(loop: IoLoop, transport: SocketTransport, fd: number, fileFd: number, offset: number, count: number, resolve: (sent: number) => void, reject: (error: Error) => void) {
     this.#loop = loop;
     this.#transport = transport;
     this.#fd = fd;
@@ -147,7 +147,7 @@ class SendfileOwner implements SocketOwner {
   }
 }
 
-function sendNative(loop: EventLoop, transport: SocketTransport, fileFd: number, offset: number, count: number): Promise<number> {
+function sendNative(loop: IoLoop, transport: SocketTransport, fileFd: number, offset: number, count: number): Promise<number> {
   const socket = transport.getExtraInfo('socket') as TransportSocket;
   return new Promise<number>((resolve, reject) => {
     new SendfileOwner(loop, transport, socket.fd, fileFd, offset, count, resolve, reject).begin();
@@ -155,7 +155,7 @@ function sendNative(loop: EventLoop, transport: SocketTransport, fileFd: number,
 }
 
 /** asyncio's _sendfile_fallback: read chunks and write them, keeping the buffer under its high-water mark. */
-async function sendByWriting(loop: EventLoop, transport: Transport, fileFd: number, offset: number, count: number): Promise<number> {
+async function sendByWriting(loop: IoLoop, transport: Transport, fileFd: number, offset: number, count: number): Promise<number> {
   let sent = 0;
   const [, high] = transport.getWriteBufferLimits();
   while (sent < count) {

@@ -2,9 +2,9 @@
 // The reactor does the syscalls: it reads into the loop's receive buffer and reports DATA
 // records; write() sends at once and the reactor queues only what the kernel did not take, then
 // reports WRITTEN records as the queue drains. This class keeps asyncio's state machine.
-import type { EventLoop, SocketOwner } from '../io/event-loop.js';
+import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { native, RecordKind, FailedPhase } from '../io/native.js';
-import type { AnyProtocol } from '../net/protocols.js';
+import type { AnyProtocol, Transport } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
 import { isConnectionLostError, systemError } from '../net/system-error.js';
 
@@ -28,25 +28,7 @@ export class TransportSocket {
   }
 }
 
-/** The transport interface of asyncio (ReadTransport + WriteTransport), as zloop implements it. */
-export interface Transport {
-  write(data: Uint8Array | ArrayBufferView | string): void;
-  writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void;
-  writeEof(): void;
-  canWriteEof(): boolean;
-  close(): void;
-  abort(): void;
-  isClosing(): boolean;
-  pauseReading(): void;
-  resumeReading(): void;
-  isReading(): boolean;
-  setWriteBufferLimits(high?: number | null, low?: number | null): void;
-  getWriteBufferLimits(): [low: number, high: number];
-  getWriteBufferSize(): number;
-  getExtraInfo(name: string, defaultValue?: unknown): unknown;
-  getProtocol(): AnyProtocol;
-  setProtocol(protocol: AnyProtocol): void;
-}
+export type { Transport } from '../net/protocols.js';
 
 /** Told when a transport of a server comes and goes (Server implements it). */
 export interface TransportTracker {
@@ -55,7 +37,7 @@ export interface TransportTracker {
 }
 
 export class SocketTransport implements Transport, SocketOwner {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #fd: number;
   readonly #family: SocketFamily;
   #protocol: AnyProtocol;
@@ -74,7 +56,7 @@ export class SocketTransport implements Transport, SocketOwner {
   #socket: TransportSocket | undefined;
 
   /** @internal Made by createConnection/createServer; the reactor already reads the socket. */
-  constructor(loop: EventLoop, fd: number, family: SocketFamily, protocol: AnyProtocol, tracker: TransportTracker | null) {
+  constructor(loop: IoLoop, fd: number, family: SocketFamily, protocol: AnyProtocol, tracker: TransportTracker | null) {
     this.#loop = loop;
     this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#fd = fd;

@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { TimerHandle } from '../core/handles.js';
-import type { EventLoop } from '../io/event-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { Protocol, type AnyProtocol } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
 import { toBytes, type Transport } from './socket.js';
@@ -173,7 +173,7 @@ export class SSLProtocol extends Protocol {
 
 /** The transport the user's protocol gets on a TLS connection (asyncio _SSLProtocolTransport). */
 export class SSLTransport implements Transport {
-  readonly #loop: EventLoop;
+  readonly #loop: IoLoop;
   readonly #setup: TlsSetup;
   #protocol: AnyProtocol;
   #buffered: boolean;
@@ -204,7 +204,7 @@ export class SSLTransport implements Transport {
   readonly #afterWrite = (): void => this.#checkResume();
 
   /** @internal Made by createConnection/createServer/startTls. */
-  constructor(loop: EventLoop, protocol: AnyProtocol, setup: TlsSetup, callConnectionMade: boolean, onHandshake: HandshakeDone | null) {
+  constructor(loop: IoLoop, protocol: AnyProtocol, setup: TlsSetup, callConnectionMade: boolean, onHandshake: HandshakeDone | null) {
     this.#loop = loop;
     this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
     this.#setup = setup;
@@ -644,13 +644,13 @@ export class SSLTransport implements Transport {
 }
 
 /** Wraps a protocol factory so each accepted connection speaks TLS (createServer with ssl). */
-export function tlsServerFactory(loop: EventLoop, factory: () => AnyProtocol, setup: TlsSetup): () => AnyProtocol {
+export function tlsServerFactory(loop: IoLoop, factory: () => AnyProtocol, setup: TlsSetup): () => AnyProtocol {
   return () => new SSLTransport(loop, factory(), setup, true, null)._rawProtocol;
 }
 
 /** Makes the raw protocol for a client connection; `handshake` settles when the handshake does. */
 export function tlsClient<P extends AnyProtocol>(
-  loop: EventLoop,
+  loop: IoLoop,
   protocol: P,
   setup: TlsSetup,
   callConnectionMade = true,
@@ -669,7 +669,7 @@ export function tlsClient<P extends AnyProtocol>(
  * again, as in asyncio; the old transport must not be used afterwards.
  */
 export async function startTls(
-  loop: EventLoop,
+  loop: IoLoop,
   transport: Transport,
   protocol: AnyProtocol,
   sslContext: SslOption,
