@@ -1,5 +1,6 @@
 // The public API of zloop: an explicit list, so nothing internal leaks by accident.
-export { EventLoop, newEventLoop, ensureFuture } from './io/event-loop.js';
+export { EventLoop, newEventLoop } from './io/event-loop.js';
+export { ensureFuture } from './core/futures.js';
 export type { ExceptionContext, ExceptionHandler } from './io/event-loop.js';
 export { Handle, TimerHandle } from './core/handles.js';
 export { Future, Task } from './core/futures.js';
@@ -22,16 +23,10 @@ export { Server } from './net/server.js';
 export type { CreateServerOptions, CreateConnectionOptions, UnixServerOptions } from './net/connections.js';
 export type { AddrInfo, GetaddrinfoOptions } from './net/dns.js';
 export type { SystemError } from './net/system-error.js';
-export {
-  StreamReader,
-  StreamWriter,
-  StreamReaderProtocol,
-  openConnection,
-  startServer,
-  openUnixConnection,
-  startUnixServer,
-} from './net/streams.js';
-export type { ClientConnected, StreamOptions, OpenConnectionOptions, StartServerOptions, StartUnixServerOptions } from './net/streams.js';
+export { StreamReader, StreamWriter, StreamReaderProtocol } from './net/streams.js';
+export { openConnection, startServer, openUnixConnection, startUnixServer } from './net/open-streams.js';
+export type { ClientConnected, StreamOptions } from './net/streams.js';
+export type { OpenConnectionOptions, StartServerOptions, StartUnixServerOptions, OpenUnixConnectionOptions } from './net/open-streams.js';
 export { LoopRef, MAX_CALL_BYTES } from './threads/threadsafe.js';
 export type { Executor, ExecutorTask } from './process/executor.js';
 export { createShardedServer, ShardedServer } from './sharding/supervisor.js';
@@ -39,23 +34,13 @@ export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from '
 export type { Balance, ShardStats } from './sharding/shard-protocol.js';
 export { nodeEndpoint, loopEndpoint } from './threads/endpoints.js';
 export { SSLTransport } from './transports/tls.js';
-export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls.js';
+export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls-setup.js';
 export type { UnixConnectionOptions } from './net/connections.js';
-export type { OpenUnixConnectionOptions } from './net/streams.js';
 export { ReadPipeTransport, WritePipeTransport, PipeInfo } from './transports/pipes.js';
-export {
-  SubprocessProtocol,
-  SubprocessTransport,
-  SubprocessReadPipe,
-  SubprocessWritePipe,
-  Process,
-  createSubprocessExec,
-  createSubprocessShell,
-  PIPE,
-  STDOUT,
-  DEVNULL,
-} from './process/subprocess.js';
-export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './process/subprocess.js';
+export { SubprocessProtocol, SubprocessTransport, SubprocessReadPipe, SubprocessWritePipe } from './process/subprocess.js';
+export { Process, createSubprocessExec, createSubprocessShell } from './process/process.js';
+export { PIPE, STDOUT, DEVNULL } from './process/spawn-options.js';
+export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './process/spawn-options.js';
 export { DatagramProtocol, DatagramTransport } from './transports/datagram.js';
 export { AF_UNSPEC, AF_INET, AF_INET6 } from './net/dns.js';
 export type { AnyDatagramProtocol, CreateDatagramEndpointOptions, DatagramAddress } from './transports/datagram.js';

@@ -359,3 +359,10 @@ export function cancellable<T>(
   );
   return future;
 }
+
+/** Wraps a promise or async function in a Task of `loop`; passes Futures through. */
+export function ensureFuture<T>(awaitable: Future<T> | TaskTarget<T>, loop: Loop): Future<T> {
+  if (awaitable instanceof Future) return awaitable;
+  if (typeof awaitable === 'function' || isThenable(awaitable)) return loop.createTask(awaitable);
+  throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
+}

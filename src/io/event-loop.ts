@@ -1,45 +1,30 @@
-// EventLoop: asyncio's base event loop on a Zig reactor. The ready queue and the timer heap live
-// here; the reactor (native/) watches fds, the wakeup eventfd and the one timer deadline, and
-// calls #onBatch once per iteration. See ../shared/DESIGN.md ("How a wakeup flows").
-import {
-  createConnection,
-  type CreateConnectionOptions,
-  createServer,
-  type CreateServerOptions,
-  createUnixConnection,
-  createUnixServer,
-  type UnixConnectionOptions,
-  type UnixServerOptions,
-} from '../net/connections.js';
-import { type SslOption, startTls, type StartTlsOptions } from '../transports/tls.js';
-import { ReadyQueue } from '../core/ready-queue.js';
+// EventLoop: BaseLoop (core/base-loop.ts: scheduling, running, tasks, errors) on a Zig reactor.
+// The reactor (native/) watches fds, the wakeup eventfd and the one timer deadline, and calls
+// #onBatch once per iteration. This is the one file that binds the features (connections,
+// servers, TLS, UDP, pipes, subprocesses, signals, executors, cross-thread calls) to the loop's
+// methods. See ../shared/DESIGN.md ("How a wakeup flows") and docs/architecture.md.
+import { connectionFuture, createConnection, createServer, createUnixConnection, createUnixServer } from '../net/connections.js';
+import type { CreateConnectionOptions, CreateServerOptions, UnixConnectionOptions, UnixServerOptions } from '../net/connections.js';
+import { startTls } from '../transports/tls-connect.js';
+import type { SslOption, StartTlsOptions } from '../transports/tls-setup.js';
+import { BaseLoop } from '../core/base-loop.js';
 import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from '../net/dns.js';
 import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from '../process/executor.js';
-import { cancellable, Future, Task, type TaskTarget } from '../core/futures.js';
-import { Handle, NO_ARGS, TimerHandle } from '../core/handles.js';
-import {
-  Header,
-  InterestMask,
-  native,
-  ReadyFlag,
-  RecordKind,
-  RECEIVE_BUFFER_BYTES,
-  RECORD_INTS,
-  RECORDS_MAX,
-  type ReactorHandle,
-} from './native.js';
+import { type Future, Task, type TaskTarget } from '../core/futures.js';
+import { Handle } from '../core/handles.js';
+import { Header, InterestMask, native, ReadyFlag, RecordKind, RECEIVE_BUFFER_BYTES, RECORD_INTS, RECORDS_MAX, type ReactorHandle } from './native.js';
 import type { AnyProtocol, BaseProtocol, ProtocolFactory } from '../net/protocols.js';
 import { _getRunningLoop, _setRunningLoop } from '../core/running.js';
 import type { Server } from '../net/server.js';
 import { LoopRef, Mailbox } from '../threads/threadsafe.js';
 import { connectReadPipe, connectWritePipe, type ReadPipeTransport, type WritePipeTransport } from '../transports/pipes.js';
 import { SignalHandlers } from '../process/signals.js';
-import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from '../process/subprocess.js';
-import { TimerQueue } from '../core/timer-heap.js';
+import { subprocessExec, subprocessShell, type SubprocessTransport } from '../process/subprocess.js';
+import type { SubprocessOptions } from '../process/spawn-options.js';
 import { type AnyDatagramProtocol, createDatagramEndpoint, type CreateDatagramEndpointOptions, type DatagramTransport } from '../transports/datagram.js';
 import { sendfile } from '../transports/sendfile.js';
 import type { Transport } from '../transports/socket.js';
-import { type Callback, checkCallback, checkFd, checkSeconds, isThenable } from '../core/validate.js';
+import { type Callback, checkCallback, checkFd } from '../core/validate.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { ExceptionContext } from '../core/loop-types.js';
 import type { IoLoop, SocketOwner } from './io-loop.js';
@@ -49,7 +34,6 @@ export type { SocketOwner } from './io-loop.js';
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
 export type TaskFactory = (loop: EventLoop, target: TaskTarget<any>, options: { name?: string }) => Task<any>;
 
-const CLOCK_RESOLUTION = 1e-6;
 /**
  * How long a gracefully closed stream waits for the peer's EOF before it is closed anyway (what
  * the peer still sends meanwhile is dropped): long enough for a peer to read the last bytes and
@@ -57,21 +41,8 @@ const CLOCK_RESOLUTION = 1e-6;
  */
 const LINGER_SECONDS = 2;
 
-/**
- * Node's global `performance` is a lazy getter on globalThis: reading it costs a getter call, a
- * fifth of what time() costs (and callLater calls time()). The object itself does not change.
- */
-const clock = performance;
 
-export class EventLoop implements IoLoop {
-  readonly #ready = new ReadyQueue();
-  readonly #timers = new TimerQueue();
-  /**
-   * While an iteration runs, timers due by this time are the ones it runs; a timer scheduled
-   * meanwhile that is due by then waits in #lateTimers for the next iteration, as in asyncio.
-   */
-  #dueUntil = -Infinity;
-  #lateTimers: TimerHandle[] = [];
+export class EventLoop extends BaseLoop implements IoLoop {
   readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
   readonly #receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
   /** The native side holds these three weakly while the loop is idle, so the loop owns them. */
@@ -83,185 +54,55 @@ export class EventLoop implements IoLoop {
   /** Sockets released during a batch close after it, so their fd numbers are not reused mid-batch. */
   #socketsToClose: number[] = [];
   #dispatchingRecords = false;
-  readonly #tasks = new Set<Task<any>>();
   /** Made by the first ref(); other threads push calls into it. */
   #mailbox: Mailbox | null = null;
   #defaultExecutor: Executor | null = null;
   /** This loop's addSignalHandler handlers (signals.ts); made on first use. */
   #signalHandlers: SignalHandlers | null = null;
-  #taskFactory: TaskFactory | null = null;
-  #tasksAfterPrune = 0;
-
-  #closed = false;
-  #running = false;
-  #stopping = false;
-  #inRunOnce = false;
   /** An eventfd write is in flight; more callSoon calls before the batch need no other. */
   #wakeRequested = false;
-  /** The deadline the native timer is armed for (Infinity: disarmed). */
-  #armedDeadline = Infinity;
-  #finishRun: (() => void) | null = null;
-
-  #exceptionHandler: ExceptionHandler | null = null;
-  #debug = false;
-  /** In debug mode, callbacks that take longer than this many seconds are logged. */
-  slowCallbackDuration = 0.1;
 
   /** @internal The argument is for the module's dormant loop only (see DORMANT below). */
   constructor(dormant?: typeof DORMANT) {
+    super(dormant === DORMANT);
     if (dormant === DORMANT) {
       // Closed from the start, with no reactor: it exists only for its hidden class.
       this.#reactor = null as unknown as ReactorHandle;
-      this.#closed = true;
       return;
     }
     this.#reactor = native.create(this.#shared, this.#receiveBuffer, this.#batchCallback);
     dormantLoop ??= new EventLoop(DORMANT);
   }
 
-  // ---- scheduling -------------------------------------------------------------------------
+  // ---- the hooks of BaseLoop ----------------------------------------------------------------
 
-  /** The loop's clock in seconds: monotonic, the clock callAt deadlines are measured on. */
-  time(): number {
-    return clock.now() / 1000;
-  }
-
-  callSoon(callback: Callback, ...args: unknown[]): Handle;
-  callSoon(callback: Callback): Handle {
-    this.#checkClosed();
-    checkCallback(callback, 'callback');
-    // `arguments`, not a rest parameter: the usual call without arguments allocates no array.
-    let args = NO_ARGS;
-    const count = arguments.length;
-    if (count > 1) {
-      args = new Array(count - 1);
-      for (let index = 1; index < count; index++) args[index - 1] = arguments[index];
-    }
-    const handle = this.#ready.pushCallback(callback, args, this);
-    if (!this.#inRunOnce) this.#requestIteration();
-    return handle;
-  }
-
-  /**
-   * callSoon that may be called from outside the loop's own callbacks (a Node timer or I/O
-   * callback on this thread). Functions cannot cross threads in JavaScript; for other threads
-   * see LoopRef.callSoonThreadsafe.
-   */
-  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
-  callSoonThreadsafe(): Handle {
-    return this.callSoon.apply(this, arguments as unknown as [Callback]);
-  }
-
-  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle;
-  callLater(delay: number, callback: Callback): TimerHandle {
-    checkSeconds(delay, 'delay');
-    this.#checkClosed();
-    checkCallback(callback, 'callback');
-    let args = NO_ARGS;
-    const count = arguments.length;
-    if (count > 2) {
-      args = new Array(count - 2);
-      for (let index = 2; index < count; index++) args[index - 2] = arguments[index];
-    }
-    const when = this.time() + delay;
-    const timer = new TimerHandle(when, callback, args, this);
-    // One FIFO list per delay (timer-heap.ts): when() is time() + delay, as asyncio's call_later.
-    if (when > this.#dueUntil) this.#timers.pushLater(delay, timer);
-    else this.#lateTimers.push(timer);
-    if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
-    return timer;
-  }
-
-  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
-  callAt(when: number, callback: Callback): TimerHandle {
-    checkSeconds(when, 'when');
-    this.#checkClosed();
-    checkCallback(callback, 'callback');
-    let args = NO_ARGS;
-    const count = arguments.length;
-    if (count > 2) {
-      args = new Array(count - 2);
-      for (let index = 2; index < count; index++) args[index - 2] = arguments[index];
-    }
-    const timer = new TimerHandle(when, callback, args, this);
-    if (when > this.#dueUntil) this.#timers.pushAt(timer);
-    else this.#lateTimers.push(timer);
-    if (!this.#inRunOnce && when < this.#armedDeadline) this.#armTimer();
-    return timer;
-  }
-
-  /** @internal Called by TimerHandle.cancel(). */
-  _timerHandleCancelled(timer: TimerHandle): void {
-    this.#timers.cancel(timer);
-  }
-
-  /** Diagnostics: timers scheduled and not run yet, cancelled ones not yet dropped included. */
-  get scheduledTimerCount(): number {
-    return this.#timers.size + this.#lateTimers.length;
-  }
-
-  // ---- running ----------------------------------------------------------------------------
-
-  /** Runs until stop() is called; the promise resolves once the loop has stopped. */
-  runForever(): Promise<void> {
-    try {
-      this.#checkClosed();
-      this.#checkNotRunning();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.#running = true;
-    _setRunningLoop(this);
+  protected _startPolling(): void {
     native.start(this.#reactor);
     this.#wakeRequested = true;
     native.wake(this.#reactor);
-    this.#armedDeadline = Infinity;
-    this.#armTimer();
-    return new Promise<void>((resolve) => {
-      this.#finishRun = resolve;
-    });
   }
 
-  /** Runs until `awaitable` (a Future, a promise, or an async function) is done; returns its result. */
-  async runUntilComplete<T>(awaitable: Future<T> | TaskTarget<T>): Promise<T> {
-    this.#checkClosed();
-    this.#checkNotRunning();
-    const future = awaitable instanceof Future ? awaitable : this.createTask(awaitable);
-    if (future.getLoop() !== this) throw new Error('The future belongs to a different loop than the one specified as the loop argument');
-    const stopWhenDone = (): void => this.stop();
-    future.addDoneCallback(stopWhenDone);
-    try {
-      await this.runForever();
-    } finally {
-      future.removeDoneCallback(stopWhenDone);
+  protected _stopPolling(): void {
+    native.stop(this.#reactor);
+  }
+
+  /** Mid-dispatch a flag is enough (Zig runs another iteration); else one eventfd write. */
+  protected _wake(): void {
+    if (this.#shared[Header.inDispatch] !== 0) {
+      this.#shared[Header.workPending] = 1;
+    } else if (!this.#wakeRequested) {
+      this.#wakeRequested = true;
+      native.wake(this.#reactor);
     }
-    if (!future.done()) throw new Error('Event loop stopped before Future completed.');
-    return future.result();
   }
 
-  /** Stops after the current iteration; a loop that is not running stops after its next one. */
-  stop(): void {
-    this.#stopping = true;
-    if (this.#running) this.#requestIteration();
+  /** Only the earliest deadline crosses to Zig. */
+  protected _setTimer(delayMs: number): void {
+    native.armTimer(this.#reactor, delayMs);
   }
 
-  isRunning(): boolean {
-    return this.#running;
-  }
-
-  isClosed(): boolean {
-    return this.#closed;
-  }
-
-  /** Drops pending callbacks and timers and releases the reactor. Idempotent. */
-  close(): void {
-    if (this.#running) throw new Error('Cannot close a running event loop');
-    if (this.#closed) return;
-    this.#closed = true;
+  protected _releaseAll(): void {
     this.#signalHandlers?.removeAll();
-    this.#ready.clear();
-    this.#timers.clear();
-    this.#lateTimers = [];
     this.#readers.clear();
     this.#writers.clear();
     this.#socketOwners.length = 0;
@@ -271,100 +112,6 @@ export class EventLoop implements IoLoop {
     void this.#defaultExecutor?.destroy();
     this.#defaultExecutor = null;
     native.close(this.#reactor);
-  }
-
-  // ---- futures and tasks --------------------------------------------------------------------
-
-  createFuture<T = unknown>(): Future<T> {
-    this.#checkClosed();
-    return new Future<T>(this);
-  }
-
-  createTask<T>(fnOrPromise: TaskTarget<T>, options: { name?: string } = {}): Task<T> {
-    this.#checkClosed();
-    const factory = this.#taskFactory;
-    const task = factory === null ? new Task<T>(this, fnOrPromise, options.name) : (factory(this, fnOrPromise, options) as Task<T>);
-    this.#tasks.add(task);
-    // Done tasks are dropped in bulk once the set doubles, so tracking costs O(1) per task.
-    if (this.#tasks.size > 2 * this.#tasksAfterPrune + 64) this.allTasks();
-    return task;
-  }
-
-  /**
-   * Makes createTask call `factory(loop, target, options)` instead of `new Task(...)`; null
-   * restores the default. As asyncio's, the factory must return a Task (or a subclass) of this loop.
-   */
-  setTaskFactory(factory: TaskFactory | null): void {
-    if (factory !== null && typeof factory !== 'function') throw new TypeError('task factory must be a callable or None');
-    this.#taskFactory = factory;
-  }
-
-  getTaskFactory(): TaskFactory | null {
-    return this.#taskFactory;
-  }
-
-  /** The tasks of this loop that are not done yet. */
-  allTasks(): Set<Task<any>> {
-    for (const task of this.#tasks) if (task.done()) this.#tasks.delete(task);
-    this.#tasksAfterPrune = this.#tasks.size;
-    return new Set(this.#tasks);
-  }
-
-  // ---- errors and debug -------------------------------------------------------------------
-
-  setExceptionHandler(handler: ExceptionHandler | null): void {
-    if (handler !== null && typeof handler !== 'function') {
-      throw new TypeError(`A callable object or None is expected, got ${String(handler)}`);
-    }
-    this.#exceptionHandler = handler;
-  }
-
-  getExceptionHandler(): ExceptionHandler | null {
-    return this.#exceptionHandler;
-  }
-
-  /** Routes an error to the exception handler; never throws (handler failures are logged). */
-  callExceptionHandler(context: ExceptionContext): void {
-    const handler = this.#exceptionHandler;
-    if (handler === null) {
-      try {
-        this.defaultExceptionHandler(context);
-      } catch (error) {
-        console.error('Exception in default exception handler', error);
-      }
-      return;
-    }
-    try {
-      handler(this, context);
-    } catch (exception) {
-      try {
-        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception, context });
-      } catch (error) {
-        console.error('Exception in default exception handler while handling an unexpected error in custom exception handler', error);
-      }
-    }
-  }
-
-  /** Logs the context with console.error, as asyncio logs it with logger.error. */
-  defaultExceptionHandler(context: ExceptionContext): void {
-    const lines = [context.message || 'Unhandled exception in event loop'];
-    for (const [key, value] of Object.entries(context)) {
-      if (key === 'message' || key === 'exception') continue;
-      lines.push(`${key}: ${String(value)}`);
-    }
-    const exception = context.exception;
-    if (exception !== undefined) {
-      lines.push(exception instanceof Error ? (exception.stack ?? String(exception)) : String(exception));
-    }
-    console.error(lines.join('\n'));
-  }
-
-  setDebug(enabled: boolean): void {
-    this.#debug = Boolean(enabled);
-  }
-
-  getDebug(): boolean {
-    return this.#debug;
   }
 
   // ---- networking (connections.ts, server.ts, transports.ts) -----------------------------
@@ -390,7 +137,7 @@ export class EventLoop implements IoLoop {
     port: number,
     options: CreateConnectionOptions = {},
   ): Future<[Transport, P]> {
-    return cancellable<[Transport, P]>(this, options?.signal, (signal) => createConnection(this, protocolFactory, host, port, options, signal), closeConnection);
+    return connectionFuture(this, options?.signal, (signal) => createConnection(this, protocolFactory, host, port, options, signal));
   }
 
   createUnixServer(protocolFactory: ProtocolFactory, path: string, options?: UnixServerOptions): Promise<Server> {
@@ -402,7 +149,7 @@ export class EventLoop implements IoLoop {
     path: string,
     options: UnixConnectionOptions = {},
   ): Future<[Transport, P]> {
-    return cancellable<[Transport, P]>(this, options?.signal, (signal) => createUnixConnection(this, protocolFactory, path, options, signal), closeConnection);
+    return connectionFuture(this, options?.signal, (signal) => createUnixConnection(this, protocolFactory, path, options, signal));
   }
 
   /** A UDP endpoint (datagram.ts): bound to localAddr and/or connected to remoteAddr. */
@@ -444,7 +191,7 @@ export class EventLoop implements IoLoop {
    * `executor`, or on the default executor (a piscina pool made on first use) when it is null.
    */
   runInExecutor<T = unknown>(executor: Executor | null, task: ExecutorTask, ...args: unknown[]): Future<T> {
-    this.#checkClosed();
+    this._checkClosed();
     if (executor === null || executor === undefined) {
       executor = this.#defaultExecutor ??= createDefaultExecutor();
     } else {
@@ -453,10 +200,10 @@ export class EventLoop implements IoLoop {
     const future = this.createFuture<T>();
     runTask(executor, task, args).then(
       (value) => {
-        if (!this.#closed && !future.done()) future.setResult(value as T);
+        if (!this.isClosed() && !future.done()) future.setResult(value as T);
       },
       (exception: unknown) => {
-        if (!this.#closed && !future.done()) future.setException(exception);
+        if (!this.isClosed() && !future.done()) future.setException(exception);
       },
     );
     return future;
@@ -478,7 +225,7 @@ export class EventLoop implements IoLoop {
 
   /** A reference to this loop that can be sent to any thread (postMessage, workerData). */
   ref(): LoopRef {
-    this.#checkClosed();
+    this._checkClosed();
     if (this.#mailbox === null) {
       this.#mailbox = new Mailbox();
       native.mailboxAttach(this.#reactor, this.#mailbox.view);
@@ -490,7 +237,7 @@ export class EventLoop implements IoLoop {
   registerThreadsafe(name: string, fn: Callback): void {
     if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
     checkCallback(fn, 'fn');
-    this.#checkClosed();
+    this._checkClosed();
     if (this.#mailbox === null) this.ref();
     this.#mailbox!.register(name, fn);
   }
@@ -504,7 +251,7 @@ export class EventLoop implements IoLoop {
     for (;;) {
       const batch = this.#mailbox!.take();
       if (batch === null) return;
-      this.#ready.pushCallback(this.#runMail, [batch], this);
+      this._pushReadyCallback(this.#runMail, [batch]);
     }
   }
 
@@ -543,7 +290,7 @@ export class EventLoop implements IoLoop {
 
   /** Runs `callback(...args)` on this loop whenever signal `sig` (a name or number) arrives; main thread only. */
   addSignalHandler(sig: NodeJS.Signals | number, callback: Callback, ...args: unknown[]): void {
-    this.#checkClosed();
+    this._checkClosed();
     (this.#signalHandlers ??= new SignalHandlers(this)).add(sig, callback, args);
   }
 
@@ -578,7 +325,7 @@ export class EventLoop implements IoLoop {
 
   #addWatcher(watchers: Map<number, Handle>, fd: number, callback: Callback, args: unknown[]): void {
     checkFd(fd);
-    this.#checkClosed();
+    this._checkClosed();
     checkCallback(callback, 'callback');
     this.#ensureNoTransport(fd);
     const handle = new Handle(callback, args, this);
@@ -609,7 +356,7 @@ export class EventLoop implements IoLoop {
 
   #removeWatcher(watchers: Map<number, Handle>, fd: number): boolean {
     checkFd(fd);
-    if (this.#closed) return false;
+    if (this.isClosed()) return false;
     this.#ensureNoTransport(fd);
     const handle = watchers.get(fd);
     if (handle === undefined) return false;
@@ -633,19 +380,10 @@ export class EventLoop implements IoLoop {
     const shared = this.#shared;
     if (shared[Header.timerExpired] !== 0) {
       shared[Header.timerExpired] = 0;
-      this.#armedDeadline = Infinity;
+      this._timerFired();
     }
     if (recordCount > 0) this.#processRecords(recordCount);
-    this.#runOnce();
-    if (this.#stopping) {
-      this.#endRun();
-      return;
-    }
-    if (this.#ready.length > 0) {
-      shared[Header.workPending] = 1;
-    } else if (this.#timers.size > 0 && this.#timers.nextDeadline() !== this.#armedDeadline) {
-      this.#armTimer();
-    }
+    if (this._iterate()) shared[Header.workPending] = 1;
   }
 
   #processRecords(recordCount: number): void {
@@ -669,16 +407,16 @@ export class EventLoop implements IoLoop {
       const flags = shared[base + 2]!;
       if (flags & (ReadyFlag.readable | ReadyFlag.hangup)) {
         const reader = this.#readers.get(fd);
-        if (reader !== undefined && !reader._cancelled) this.#ready.push(reader);
+        if (reader !== undefined && !reader._cancelled) this._pushReady(reader);
       }
       if (flags & (ReadyFlag.writable | ReadyFlag.hangup)) {
         const writer = this.#writers.get(fd);
-        if (writer !== undefined && !writer._cancelled) this.#ready.push(writer);
+        if (writer !== undefined && !writer._cancelled) this._pushReady(writer);
       }
     }
     this.#dispatchingRecords = false;
     const toClose = this.#socketsToClose;
-    if (toClose.length > 0 && !this.#closed) {
+    if (toClose.length > 0 && !this.isClosed()) {
       this.#socketsToClose = [];
       // A graceful close is queued as ~fd (negative), a plain one as fd.
       for (const entry of toClose) this.#closeSocket(entry < 0 ? ~entry : entry, entry < 0);
@@ -689,7 +427,7 @@ export class EventLoop implements IoLoop {
 
   /** @internal The native reactor; throws 'Event loop is closed' once closed. */
   get _reactor(): ReactorHandle {
-    this.#checkClosed();
+    this._checkClosed();
     return this.#reactor;
   }
 
@@ -709,7 +447,7 @@ export class EventLoop implements IoLoop {
     if (owner === undefined) return;
     this.#socketOwners[fd] = undefined;
     owner._onSocketReleased?.();
-    if (this.#closed) return; // closing the reactor closed every socket
+    if (this.isClosed()) return; // closing the reactor closed every socket
     if (this.#dispatchingRecords) this.#socketsToClose.push(graceful ? ~fd : fd);
     else this.#closeSocket(fd, graceful);
   }
@@ -727,117 +465,18 @@ export class EventLoop implements IoLoop {
     const reactor = this.#reactor;
     this.callLater(LINGER_SECONDS, () => native.closeLingering(reactor, fd));
   }
-
-  /**
-   * Runs the callbacks that were ready at its start, then the timers due at its start, as
-   * asyncio's _run_once does (it moves those timers behind the ready callbacks; they run here
-   * straight from the timer queue, which is the same order).
-   */
-  #runOnce(): void {
-    this.#inRunOnce = true;
-    const timers = this.#timers;
-    const dueUntil = timers.size > 0 ? this.time() + CLOCK_RESOLUTION : -Infinity;
-    this.#dueUntil = dueUntil;
-    const ready = this.#ready;
-    const count = ready.length;
-    const debug = this.#debug;
-    if (debug) {
-      for (let index = 0; index < count; index++) {
-        const handle = ready.shift(this);
-        if (handle !== null && !handle._cancelled) this.#runTimed(handle);
-      }
-    } else {
-      ready.run(count, this);
-    }
-    if (dueUntil !== -Infinity) timers.runDue(dueUntil, this, debug ? this.#runTimed : null);
-    this.#dueUntil = -Infinity;
-    if (this.#lateTimers.length > 0) this.#queueLateTimers();
-    this.#inRunOnce = false;
-  }
-
-  /** Queues the timers scheduled during the iteration that were due by its start (see #dueUntil). */
-  #queueLateTimers(): void {
-    const late = this.#lateTimers;
-    this.#lateTimers = [];
-    for (const timer of late) if (!timer._cancelled) this.#timers.pushAt(timer);
-  }
-
-  readonly #runTimed = (handle: Handle): void => {
-    const started = this.time();
-    handle._run();
-    const elapsed = this.time() - started;
-    if (elapsed >= this.slowCallbackDuration) {
-      console.warn(`Executing ${handle.toString()} took ${elapsed.toFixed(3)} seconds`);
-    }
-  };
-
-  #endRun(): void {
-    this.#stopping = false;
-    this.#running = false;
-    _setRunningLoop(null);
-    native.stop(this.#reactor);
-    const finish = this.#finishRun;
-    this.#finishRun = null;
-    finish?.();
-  }
-
-  /** Makes sure an iteration follows soon: flag it mid-dispatch, else write the eventfd once. */
-  #requestIteration(): void {
-    if (!this.#running) return;
-    if (this.#shared[Header.inDispatch] !== 0) {
-      this.#shared[Header.workPending] = 1;
-    } else if (!this.#wakeRequested) {
-      this.#wakeRequested = true;
-      native.wake(this.#reactor);
-    }
-  }
-
-  /** Arms the native timer for the earliest live deadline (only the deadline crosses to Zig). */
-  #armTimer(): void {
-    if (!this.#running) return;
-    const next = this.#timers.nextDeadline();
-    if (next === this.#armedDeadline) return;
-    this.#armedDeadline = next;
-    native.armTimer(this.#reactor, next === Infinity ? -1 : Math.max(0, (next - this.time()) * 1000));
-  }
-
-  #checkClosed(): void {
-    if (this.#closed) throw new Error('Event loop is closed');
-  }
-
-  #checkNotRunning(): void {
-    if (this.#running) throw new Error('This event loop is already running');
-    if (_getRunningLoop() !== null) {
-      throw new Error('Cannot run the event loop while another loop is running');
-    }
-  }
 }
 
 const DORMANT: unique symbol = Symbol('dormant loop');
 
 /**
- * A closed loop without a reactor that the module keeps, made with the thread's first loop. V8
- * keeps a hidden class (map) alive only while some object has it: once every loop is closed and
- * collected (a fresh loop per test, per bench repetition or per request), the next loop's
- * EventLoop, ReadyQueue and TimerQueue would get new maps, and every function optimized for the
- * old ones would be deoptimized and optimized again (measured on the timer bench: ~1.5x slower per
- * run). See also DORMANT_HANDLES (handles.ts).
+ * A closed loop without a reactor, kept so V8 keeps the hidden classes (maps) of EventLoop and its
+ * queues once every real loop is collected: new maps would deoptimize every function tuned for the
+ * old ones (timer bench: ~1.5x slower per run). See also DORMANT_HANDLES (handles.ts).
  */
 let dormantLoop: EventLoop | undefined;
 
 /** Creates a loop for this thread (any thread: main or worker). */
 export function newEventLoop(): EventLoop {
   return new EventLoop();
-}
-
-/** Wraps a promise or async function in a Task of `loop`; passes Futures through. */
-/** A connection that completed after its Future was cancelled: nobody holds it, so it goes. */
-function closeConnection([transport]: [Transport, unknown]): void {
-  transport.abort();
-}
-
-export function ensureFuture<T>(awaitable: Future<T> | TaskTarget<T>, loop: EventLoop): Future<T> {
-  if (awaitable instanceof Future) return awaitable;
-  if (typeof awaitable === 'function' || isThenable(awaitable)) return loop.createTask(awaitable);
-  throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
 }

@@ -1,7 +1,7 @@
 // The module-level helpers of asyncio: run(), getEventLoop(), sleep(), waitFor().
 import { CancelledError, TimeoutError } from '../core/errors.js';
-import { Future, type Task, type TaskTarget } from '../core/futures.js';
-import { ensureFuture, EventLoop, newEventLoop } from './event-loop.js';
+import { ensureFuture, Future, type Task, type TaskTarget } from '../core/futures.js';
+import { EventLoop, newEventLoop } from './event-loop.js';
 import { _getCurrentLoop, _getRunningLoop, _setCurrentLoop } from '../core/running.js';
 import { checkSeconds, isThenable } from '../core/validate.js';
 

@@ -2,14 +2,16 @@
 // argument checks, name resolution, then one reactor call per socket.
 import { lookup } from 'node:dns/promises';
 import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
-import type { Future } from '../core/futures.js';
+import { cancellable, type Future } from '../core/futures.js';
 import type { IoLoop } from '../io/io-loop.js';
 import { ListenFlag, native, RecordKind } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { type ListeningSocket, removeSocketFile, Server } from './server.js';
 import { type SystemError, systemError } from './system-error.js';
-import { resolveTls, type SSLTransport, type TlsOptions, tlsClient, tlsServerFactory } from '../transports/tls.js';
-import { type SocketFamily, SocketTransport } from '../transports/socket.js';
+import type { SSLTransport } from '../transports/tls.js';
+import { tlsClient, tlsServerFactory } from '../transports/tls-connect.js';
+import { resolveTls, type TlsOptions } from '../transports/tls-setup.js';
+import { type SocketFamily, SocketTransport, type Transport } from '../transports/socket.js';
 import { checkCallback, checkPort, codedError } from '../core/validate.js';
 
 export type CreateServerOptions = {
@@ -36,6 +38,18 @@ export type CreateConnectionOptions = TlsOptions & {
 export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing' | 'ssl' | 'sslHandshakeTimeout' | 'sslShutdownTimeout'>;
 
 export type UnixConnectionOptions = TlsOptions & Pick<CreateConnectionOptions, 'signal'>;
+
+/**
+ * The Future loop.createConnection returns: cancel() (waitFor's timeout) or `signal` aborts the
+ * attempt, and a connection that completes in the same turn as the cancel is closed, not leaked.
+ */
+export function connectionFuture<P>(
+  loop: IoLoop,
+  signal: AbortSignal | null | undefined,
+  connect: (signal: AbortSignal) => Promise<[SocketTransport | SSLTransport, P]>,
+): Future<[Transport, P]> {
+  return cancellable<[Transport, P]>(loop, signal, connect, ([transport]) => transport.abort());
+}
 
 export async function createServer(
   loop: IoLoop,

@@ -1,27 +1,16 @@
-// Streams (asyncio streams.py): StreamReader, StreamWriter, the protocol that joins them to a
-// transport, and openConnection/startServer with their Unix forms.
+// Streams (asyncio streams.py): StreamReader, StreamWriter and the protocol that joins them to a
+// transport; openConnection/startServer and their Unix forms are in open-streams.ts.
 //
 // Waiting readers and drain() are woken with plain promises resolved from the protocol
 // callbacks, not Futures: the continuation runs right after the batch that brought the data
 // (when microtasks run) instead of one loop iteration later.
-import {
-  createConnection,
-  type CreateConnectionOptions,
-  createServer,
-  type CreateServerOptions,
-  createUnixConnection,
-  createUnixServer,
-  type UnixConnectionOptions,
-  type UnixServerOptions,
-} from './connections.js';
 import { IncompleteReadError, LimitOverrunError } from '../core/errors.js';
-import { cancellable, type Future } from '../core/futures.js';
 import { getRunningIoLoop as getRunningLoop, type IoLoop } from '../io/io-loop.js';
 import { Protocol } from './protocols.js';
-import type { Server } from './server.js';
-import { type SslOption, startTls } from '../transports/tls.js';
+import { startTls } from '../transports/tls-connect.js';
+import type { SslOption } from '../transports/tls-setup.js';
 import type { Transport } from '../transports/socket.js';
-import { checkCallback, checkInteger, isThenable } from '../core/validate.js';
+import { checkInteger, isThenable } from '../core/validate.js';
 
 /** asyncio's default limit for readuntil()/readline(): 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -443,58 +432,6 @@ export class StreamWriter {
   toString(): string {
     return `<StreamWriter transport=${String(this.#transport)}>`;
   }
-}
-
-export type OpenConnectionOptions = StreamOptions & CreateConnectionOptions;
-export type StartServerOptions = StreamOptions & CreateServerOptions;
-export type StartUnixServerOptions = StreamOptions & UnixServerOptions;
-export type OpenUnixConnectionOptions = StreamOptions & UnixConnectionOptions;
-
-/**
- * A connection as a (reader, writer) pair. Like loop.createConnection it returns a Future:
- * cancelling it (waitFor's timeout) or aborting `options.signal` gives the attempt up.
- */
-export function openConnection(host: string, port: number, options: OpenConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
-  return openStreams(options, (loop, factory, signal) => createConnection(loop, factory, host, port, options, signal));
-}
-
-export async function startServer(
-  clientConnected: ClientConnected,
-  host?: string | string[] | null,
-  port?: number | null,
-  options: StartServerOptions = {},
-): Promise<Server> {
-  checkCallback(clientConnected, 'clientConnected');
-  const loop = getRunningLoop();
-  return createServer(loop, () => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), host, port, options);
-}
-
-export function openUnixConnection(path: string, options: OpenUnixConnectionOptions = {}): Future<[StreamReader, StreamWriter]> {
-  return openStreams(options, (loop, factory, signal) => createUnixConnection(loop, factory, path, options, signal));
-}
-
-function openStreams(
-  options: StreamOptions & { signal?: AbortSignal | null },
-  connect: (loop: IoLoop, factory: () => StreamReaderProtocol, signal: AbortSignal) => PromiseLike<[Transport, unknown]>,
-): Future<[StreamReader, StreamWriter]> {
-  const loop = getRunningLoop();
-  const reader = new StreamReader(options);
-  const protocol = new StreamReaderProtocol(reader, null, loop);
-  return cancellable(
-    loop,
-    options.signal,
-    async (signal) => {
-      const [transport] = await connect(loop, () => protocol, signal);
-      return [reader, new StreamWriter(transport, protocol, reader, loop)];
-    },
-    ([, writer]) => writer.transport.abort(),
-  );
-}
-
-export async function startUnixServer(clientConnected: ClientConnected, path: string, options: StartUnixServerOptions = {}): Promise<Server> {
-  checkCallback(clientConnected, 'clientConnected');
-  const loop = getRunningLoop();
-  return createUnixServer(loop, () => new StreamReaderProtocol(new StreamReader(options), clientConnected, loop), path, options);
 }
 
 function connectionResetError(): Error {

@@ -11,39 +11,16 @@
 //
 // Returncodes are asyncio's: the exit status, or -N when signal N killed the process.
 import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { IoLoop } from '../io/io-loop.js';
 import { WriteFlowControl } from '../transports/flow-control.js';
 import { BaseProtocol } from '../net/protocols.js';
-import { getRunningIoLoop as getRunningLoop } from '../io/io-loop.js';
 import { signalName, signalNumber } from './signals.js';
-import { StreamReader, StreamReaderProtocol, StreamWriter } from '../net/streams.js';
-import type { Transport } from '../transports/socket.js';
-import { toBytes } from '../transports/socket.js';
+import { joinLines, toBytes } from '../transports/transport-core.js';
 import { describeType } from '../core/validate.js';
+import { checkOptions, findProgram, type NodeStdio, PIPE, splitArgs, STDOUT, stdioOf, type SubprocessOptions } from './spawn-options.js';
 
-/** asyncio.subprocess.PIPE: a new pipe to the child (the loop methods' default for all three). */
-export const PIPE = 'pipe' as const;
-/** asyncio.subprocess.STDOUT: stderr goes where stdout goes (stderr only). */
-export const STDOUT = 'stdout' as const;
-/** asyncio.subprocess.DEVNULL: /dev/null. */
-export const DEVNULL = 'ignore' as const;
 
-/** 'pipe', 'inherit' (asyncio's None), 'ignore' (DEVNULL), or an fd of this process. */
-export type StdioSpec = 'pipe' | 'inherit' | 'ignore' | number | null;
-export type SubprocessOptions = {
-  stdin?: StdioSpec;
-  stdout?: StdioSpec;
-  /** Also STDOUT: the child's stderr is its stdout. */
-  stderr?: StdioSpec | typeof STDOUT;
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-};
-export type CreateSubprocessOptions = SubprocessOptions & { limit?: number };
-
-const OPTION_KEYS = new Set(['stdin', 'stdout', 'stderr', 'cwd', 'env']);
 
 /** What a subprocess protocol gets; every method is optional to override (asyncio SubprocessProtocol). */
 export class SubprocessProtocol extends BaseProtocol {
@@ -178,12 +155,9 @@ export class SubprocessWritePipe {
     this.#flow.update(this.#stream.writableLength);
   }
 
+  /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
-    if (list === null || typeof (list as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-      throw new TypeError('list must be an iterable of bytes-like objects');
-    }
-    const chunks = Array.from(list, toBytes);
-    this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    this.write(joinLines(list));
   }
 
   #maybeResume(): void {
@@ -406,61 +380,6 @@ export class SubprocessTransport {
 
 // ---- starting a child ------------------------------------------------------------------------
 
-/** Splits subprocessExec's (...args, options?) rest list and checks both. */
-export function splitArgs(rest: unknown[]): { args: string[]; options: SubprocessOptions } {
-  let options: SubprocessOptions = {};
-  const last = rest[rest.length - 1];
-  if (last !== null && typeof last === 'object') {
-    options = last as SubprocessOptions;
-    rest = rest.slice(0, -1);
-  }
-  const args = rest.map((arg, index) => {
-    if (typeof arg !== 'string') throw new TypeError(`program arguments must be strings, argument ${index + 1} is ${describeType(arg)}`);
-    return arg;
-  });
-  return { args, options };
-}
-
-function checkOptions(options: SubprocessOptions, extraKeys: readonly string[] = []): void {
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
-      throw new TypeError(`options.${key} is not supported (supported: stdin, stdout, stderr, cwd, env${extraKeys.length ? ', ' + extraKeys.join(', ') : ''})`);
-    }
-  }
-  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw new TypeError(`options.cwd must be a string, not ${describeType(options.cwd)}`);
-  if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
-    throw new TypeError(`options.env must be an object, not ${describeType(options.env)}`);
-  }
-}
-
-type NodeStdio = 'pipe' | 'inherit' | 'ignore' | number;
-
-function stdioOf(value: unknown, name: string): NodeStdio {
-  if (value === undefined || value === null || value === 'inherit') return 'inherit';
-  if (value === 'pipe' || value === 'ignore') return value;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
-  if (value === STDOUT) throw new RangeError(`options.${name}: STDOUT can be used for stderr only`);
-  throw new TypeError(`options.${name} must be PIPE ('pipe'), DEVNULL ('ignore'), 'inherit', null or an fd, not ${describeType(value)}`);
-}
-
-/** Node's "spawn <program> ENOENT" error, made before spawning when Node's own check is bypassed. */
-function findProgram(program: string, options: SubprocessOptions): void {
-  const cwd = options.cwd ?? process.cwd();
-  const candidates = program.includes('/')
-    ? [path.resolve(cwd, program)]
-    : (options.env?.PATH ?? process.env.PATH ?? '/usr/bin:/bin').split(':').map((dir) => path.resolve(cwd, dir || '.', program));
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      if (statSync(candidate).isFile()) return;
-    } catch {
-      // not this one
-    }
-  }
-  throw Object.assign(new Error(`spawn ${program} ENOENT`), { code: 'ENOENT', errno: -2, syscall: `spawn ${program}`, path: program });
-}
-
 /** Spawns; resolves once the child runs, rejects with Node's spawn error (ENOENT, EACCES, ...). */
 async function startChild(
   loop: IoLoop,
@@ -536,171 +455,4 @@ export function subprocessShell<P extends AnySubprocessProtocol>(
   } catch (error) {
     return Promise.reject(error);
   }
-}
-
-// ---- the streams level (asyncio.subprocess) ----------------------------------------------------
-
-/** Feeds the child's pipes into StreamReaders and gives stdin a StreamWriter (asyncio SubprocessStreamProtocol). */
-class SubprocessStreamProtocol extends SubprocessProtocol {
-  readonly #loop: IoLoop;
-  readonly #limit: number | undefined;
-  stdin: StreamWriter | null = null;
-  stdout: StreamReader | null = null;
-  stderr: StreamReader | null = null;
-  /** Flow control and connection state for the stdin writer (drain, waitClosed). */
-  readonly #stdinProtocol: StreamReaderProtocol;
-
-  constructor(loop: IoLoop, limit: number | undefined) {
-    super();
-    this.#loop = loop;
-    this.#limit = limit;
-    this.#stdinProtocol = new StreamReaderProtocol(new StreamReader(), null, loop);
-  }
-
-  override connectionMade(transport: Transport): void {
-    const subprocess = transport as unknown as SubprocessTransport;
-    const stdout = subprocess.getPipeTransport(1);
-    if (stdout !== null) {
-      this.stdout = new StreamReader({ limit: this.#limit });
-      this.stdout.setTransport(stdout as unknown as Transport);
-    }
-    const stderr = subprocess.getPipeTransport(2);
-    if (stderr !== null) {
-      this.stderr = new StreamReader({ limit: this.#limit });
-      this.stderr.setTransport(stderr as unknown as Transport);
-    }
-    const stdin = subprocess.getPipeTransport(0);
-    if (stdin !== null) this.stdin = new StreamWriter(stdin as unknown as Transport, this.#stdinProtocol, null, this.#loop);
-  }
-
-  override pipeDataReceived(fd: number, data: Buffer): void {
-    (fd === 1 ? this.stdout : fd === 2 ? this.stderr : null)?.feedData(data);
-  }
-
-  override pipeConnectionLost(fd: number, exc: Error | null): void {
-    if (fd === 0) {
-      this.#stdinProtocol.connectionLost(exc);
-      return;
-    }
-    const reader = fd === 1 ? this.stdout : fd === 2 ? this.stderr : null;
-    if (reader === null) return;
-    if (exc === null) reader.feedEof();
-    else reader.setException(exc);
-  }
-
-  override pauseWriting(): void {
-    this.#stdinProtocol.pauseWriting();
-  }
-
-  override resumeWriting(): void {
-    this.#stdinProtocol.resumeWriting();
-  }
-}
-
-/** A child started by createSubprocessExec/createSubprocessShell (asyncio.subprocess.Process). */
-export class Process {
-  readonly #transport: SubprocessTransport;
-  readonly #protocol: SubprocessStreamProtocol;
-  readonly stdin: StreamWriter | null;
-  readonly stdout: StreamReader | null;
-  readonly stderr: StreamReader | null;
-  readonly pid: number;
-
-  /** @internal */
-  constructor(transport: SubprocessTransport, protocol: SubprocessStreamProtocol) {
-    this.#transport = transport;
-    this.#protocol = protocol;
-    this.stdin = protocol.stdin;
-    this.stdout = protocol.stdout;
-    this.stderr = protocol.stderr;
-    this.pid = transport.getPid();
-  }
-
-  /** null while the child runs; then its exit status, or -N if signal N killed it. */
-  get returncode(): number | null {
-    return this.#transport.getReturncode();
-  }
-
-  /** Resolves with the returncode once the child exited and its pipes closed. */
-  wait(): Promise<number> {
-    return this.#transport._wait();
-  }
-
-  sendSignal(sig: NodeJS.Signals | number): void {
-    this.#transport.sendSignal(sig);
-  }
-
-  terminate(): void {
-    this.#transport.terminate();
-  }
-
-  kill(): void {
-    this.#transport.kill();
-  }
-
-  /**
-   * Writes `input` to stdin and closes it, reads stdout and stderr to EOF and waits for the exit;
-   * resolves with [stdout, stderr] (null for one that is not a pipe). A child that exits without
-   * reading its input is not an error, as in asyncio.
-   */
-  async communicate(input?: Uint8Array | string | null): Promise<[Buffer | null, Buffer | null]> {
-    if (input !== undefined && input !== null && this.stdin === null) {
-      throw new Error('communicate(input) needs stdin=PIPE');
-    }
-    const feed = async (): Promise<void> => {
-      const stdin = this.stdin;
-      if (stdin === null) return;
-      try {
-        if (input !== undefined && input !== null && toBytes(input).length > 0) {
-          stdin.write(input);
-          await stdin.drain();
-        }
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
-      }
-      stdin.close();
-    };
-    const [, stdout, stderr] = await Promise.all([
-      feed(),
-      this.stdout === null ? null : this.stdout.read(),
-      this.stderr === null ? null : this.stderr.read(),
-    ]);
-    await this.wait();
-    return [stdout, stderr];
-  }
-
-  toString(): string {
-    return `<Process ${this.pid}>`;
-  }
-
-  /** @internal */
-  get _protocol(): SubprocessStreamProtocol {
-    return this.#protocol;
-  }
-}
-
-function streamOptions(options: CreateSubprocessOptions): [SubprocessOptions, number | undefined] {
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
-  const { limit, ...rest } = options;
-  if (limit !== undefined && (typeof limit !== 'number' || !(limit > 0))) throw new RangeError('options.limit must be a positive number');
-  // asyncio.create_subprocess_* default to None (inherit) for all three, unlike the loop methods.
-  return [{ stdin: null, stdout: null, stderr: null, ...rest }, limit];
-}
-
-/** asyncio.create_subprocess_exec(program, ...args, { stdin, stdout, stderr, cwd, env, limit }). */
-export async function createSubprocessExec(program: string, ...rest: unknown[]): Promise<Process> {
-  const loop = getRunningLoop();
-  const { args, options } = splitArgs(rest);
-  const [spawnOptions, limit] = streamOptions(options as CreateSubprocessOptions);
-  const [transport, protocol] = await subprocessExec(loop, () => new SubprocessStreamProtocol(loop, limit), program, [...args, spawnOptions]);
-  return new Process(transport, protocol);
-}
-
-/** asyncio.create_subprocess_shell(cmd, { stdin, stdout, stderr, cwd, env, limit }). */
-export async function createSubprocessShell(cmd: string, options: CreateSubprocessOptions = {}): Promise<Process> {
-  const loop = getRunningLoop();
-  const [spawnOptions, limit] = streamOptions(options);
-  const [transport, protocol] = await subprocessShell(loop, () => new SubprocessStreamProtocol(loop, limit), cmd, spawnOptions);
-  return new Process(transport, protocol);
 }

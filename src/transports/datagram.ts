@@ -14,7 +14,8 @@ import { AF_INET, AF_INET6, AF_UNSPEC } from '../net/dns.js';
 import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind } from '../io/native.js';
 import { type SystemError, systemError } from '../net/system-error.js';
-import { parseAddress, toBytes, TransportSocket } from './socket.js';
+import { parseAddress, TransportSocket } from './socket.js';
+import { callConnectionLost, toBytes } from './transport-core.js';
 import { checkCallback, checkPort } from '../core/validate.js';
 
 /** [host, port], as asyncio's (host, port) tuples; IPv6 hosts without brackets. */
@@ -323,18 +324,7 @@ export class DatagramTransport implements SocketOwner {
     this.#bufferSize = 0;
     this.#loop._releaseSocket(this.#fd);
     if (this.#loop.isClosed()) return;
-    this.#loop.callSoon(() => {
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (exception) {
-        this.#loop.callExceptionHandler({
-          message: 'Exception in callback protocol.connectionLost()',
-          exception,
-          transport: this,
-          protocol: this.#protocol,
-        });
-      }
-    });
+    this.#loop.callSoon(() => callConnectionLost(this.#loop, this, this.#protocol, exc));
   }
 }
 

@@ -16,7 +16,7 @@ import type { IoLoop } from '../io/io-loop.js';
 import { native } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from '../net/protocols.js';
 import { systemError } from '../net/system-error.js';
-import { toBytes } from './socket.js';
+import { callConnectionLost, joinLines, toBytes } from './transport-core.js';
 import { checkFd } from '../core/validate.js';
 
 /** asyncio's max_size for one read of a pipe. */
@@ -190,9 +190,7 @@ export class ReadPipeTransport {
 
   #callConnectionLost(exc: Error | null): void {
     try {
-      this.#protocol.connectionLost(exc);
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'Exception in callback protocol.connectionLost()', exception, transport: this, protocol: this.#protocol });
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
     } finally {
       this.#closeFd();
     }
@@ -286,12 +284,9 @@ export class WritePipeTransport {
     this.#flow.update(this.#bufferSize);
   }
 
+  /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
-    if (list === null || typeof (list as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-      throw new TypeError('list must be an iterable of bytes-like objects');
-    }
-    const chunks = Array.from(list, toBytes);
-    this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    this.write(joinLines(list));
   }
 
   readonly #onWritable = (): void => {
@@ -419,9 +414,7 @@ export class WritePipeTransport {
   #callConnectionLost(exc: Error | null): void {
     if (this.#fdClosed) return;
     try {
-      this.#protocol.connectionLost(exc);
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'Exception in callback protocol.connectionLost()', exception, transport: this, protocol: this.#protocol });
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
     } finally {
       this.#closeFd();
     }

@@ -6,6 +6,8 @@ import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { native, RecordKind, FailedPhase } from '../io/native.js';
 import type { AnyProtocol, Transport } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
+import { callConnectionLost, joinLines, toBytes } from './transport-core.js';
+
 import { isConnectionLostError, systemError } from '../net/system-error.js';
 
 
@@ -120,12 +122,9 @@ export class SocketTransport implements Transport, SocketOwner {
   }
 
   /** Writes all the chunks with one send (they are joined first). */
+  /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
-    if (list === null || typeof (list as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-      throw new TypeError('list must be an iterable of bytes-like objects');
-    }
-    const chunks = Array.from(list, toBytes);
-    this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    this.write(joinLines(list));
   }
 
   /** Half-closes: the peer sees EOF once every written byte is sent; reading goes on. */
@@ -305,29 +304,8 @@ export class SocketTransport implements Transport, SocketOwner {
     this.#loop._releaseSocket(this.#fd, exc === null && !this.#aborted);
     this.#tracker?._detach(this);
     if (this.#loop.isClosed()) return;
-    this.#loop.callSoon(() => {
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (exception) {
-        this.#loop.callExceptionHandler({
-          message: 'Exception in callback protocol.connectionLost()',
-          exception,
-          transport: this,
-          protocol: this.#protocol,
-        });
-      }
-    });
+    this.#loop.callSoon(() => callConnectionLost(this.#loop, this, this.#protocol, exc));
   }
-}
-
-/** Bytes to send: strings as UTF-8; any TypedArray or DataView as its bytes. */
-export function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  const type = data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name : typeof data;
-  throw new TypeError(`data argument must be a bytes-like object, not '${type}'`);
 }
 
 /** "127.0.0.1:80" -> ['127.0.0.1', 80]; "[::1]:80" -> ['::1', 80]; Unix paths as they are. */

@@ -11,168 +11,22 @@
 // Call order for the user's protocol, as asyncio's: connectionMade (after the handshake) ->
 // dataReceived* -> eofReceived? -> connectionLost. Every one of them follows a TLSSocket event
 // ('secure', 'data', 'end', 'close'), so they keep the order the stream gives them.
-import { isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { TimerHandle } from '../core/handles.js';
 import type { IoLoop } from '../io/io-loop.js';
-import { Protocol, type AnyProtocol } from '../net/protocols.js';
+import type { AnyProtocol } from '../net/protocols.js';
 import { WriteFlowControl } from './flow-control.js';
-import { toBytes, type Transport } from './socket.js';
-
-/** asyncio's defaults, in seconds. */
-export const SSL_HANDSHAKE_TIMEOUT = 60;
-export const SSL_SHUTDOWN_TIMEOUT = 30;
-
-/** Options for tls.createSecureContext, plus the verification settings a context does not hold. */
-export type SslOptions = tls.SecureContextOptions & {
-  /** Clients: refuse a certificate that does not verify (default true). Servers: with requestCert. */
-  rejectUnauthorized?: boolean;
-  /** Servers: ask the client for a certificate. */
-  requestCert?: boolean;
-  /** Clients: the host name check (default tls.checkServerIdentity). */
-  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
-  ALPNProtocols?: string[];
-};
-
-/** `true` (clients: Node's default CAs), a tls.SecureContext, or options for tls.createSecureContext. */
-export type SslOption = true | tls.SecureContext | SslOptions;
-
-export type TlsOptions = {
-  ssl?: SslOption | null | false;
-  /** The name the certificate must match and the SNI name (clients; defaults to the host). */
-  serverHostname?: string | null;
-  /** Seconds the handshake may take before the connection is aborted (default 60). */
-  sslHandshakeTimeout?: number | null;
-  /** Seconds close() waits for the peer's close_notify before aborting (default 30). */
-  sslShutdownTimeout?: number | null;
-};
-
-export type StartTlsOptions = {
-  serverSide?: boolean;
-  serverHostname?: string | null;
-  sslHandshakeTimeout?: number | null;
-  sslShutdownTimeout?: number | null;
-};
-
-/** @internal What an SSLTransport needs to know about its context and role. */
-export type TlsSetup = {
-  serverSide: boolean;
-  secureContext: tls.SecureContext;
-  rejectUnauthorized: boolean;
-  requestCert: boolean;
-  checkServerIdentity: ((hostname: string, cert: tls.PeerCertificate) => Error | undefined) | undefined;
-  ALPNProtocols: string[] | undefined;
-  serverHostname: string | null;
-  handshakeTimeout: number;
-  shutdownTimeout: number;
-};
-
-let defaultClientContext: tls.SecureContext | null = null;
-
-function isSecureContext(value: unknown): value is tls.SecureContext {
-  return typeof value === 'object' && value !== null && value.constructor?.name === 'SecureContext' && 'context' in value;
-}
-
-/**
- * Checks the TLS options of createServer/createConnection and friends and makes the secure
- * context once (a server shares it among its connections). Returns null without `ssl`.
- */
-export function resolveTls(options: TlsOptions, serverSide: boolean, host: string | null): TlsSetup | null {
-  const ssl = options.ssl ?? null;
-  if (ssl === null || ssl === false) {
-    if (options.serverHostname != null) throw new Error('serverHostname is only meaningful with ssl');
-    if (options.sslHandshakeTimeout != null) throw new Error('sslHandshakeTimeout is only meaningful with ssl');
-    if (options.sslShutdownTimeout != null) throw new Error('sslShutdownTimeout is only meaningful with ssl');
-    return null;
-  }
-  let secureContext: tls.SecureContext;
-  let extra: SslOptions = {};
-  if (ssl === true) {
-    if (serverSide) throw new TypeError('options.ssl must be a tls.SecureContext or options with a key and certificate for a server');
-    defaultClientContext ??= tls.createSecureContext();
-    secureContext = defaultClientContext;
-  } else if (isSecureContext(ssl)) {
-    secureContext = ssl;
-  } else if (typeof ssl === 'object') {
-    extra = ssl;
-    secureContext = tls.createSecureContext(ssl);
-  } else {
-    throw new TypeError('options.ssl must be true, a tls.SecureContext or options for tls.createSecureContext');
-  }
-  let serverHostname: string | null = null;
-  if (serverSide) {
-    if (options.serverHostname != null) throw new Error('serverHostname is only meaningful for client connections');
-  } else {
-    serverHostname = options.serverHostname ?? host;
-    if (typeof serverHostname !== 'string' || serverHostname === '') {
-      throw new Error('You must set serverHostname when using ssl without a host');
-    }
-  }
-  return {
-    serverSide,
-    secureContext,
-    rejectUnauthorized: extra.rejectUnauthorized ?? true,
-    requestCert: extra.requestCert ?? false,
-    checkServerIdentity: extra.checkServerIdentity,
-    ALPNProtocols: extra.ALPNProtocols,
-    serverHostname,
-    handshakeTimeout: checkTimeout(options.sslHandshakeTimeout, 'sslHandshakeTimeout', SSL_HANDSHAKE_TIMEOUT),
-    shutdownTimeout: checkTimeout(options.sslShutdownTimeout, 'sslShutdownTimeout', SSL_SHUTDOWN_TIMEOUT),
-  };
-}
-
-function checkTimeout(value: unknown, name: string, fallback: number): number {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) throw new RangeError(`${name} should be a positive number, got ${String(value)}`);
-  return value;
-}
+import type { Transport } from './socket.js';
+import { callConnectionLost, joinLines, toBytes } from './transport-core.js';
+import { type RawSide, SSLProtocol } from './tls-raw-protocol.js';
+import { type TlsSetup, tlsSocketOver } from './tls-setup.js';
 
 /** Called once: with the transport when the handshake succeeded, with the error when it failed. */
 export type HandshakeDone = (error: Error | null, transport: SSLTransport | null) => void;
 
-/**
- * The protocol of the raw transport: it feeds the Duplex the TLSSocket reads, and relays the raw
- * transport's flow control. Everything else lives in SSLTransport.
- */
-export class SSLProtocol extends Protocol {
-  /** @internal */
-  readonly _owner: SSLTransport;
-
-  constructor(owner: SSLTransport) {
-    super();
-    this._owner = owner;
-  }
-
-  override connectionMade(transport: Transport): void {
-    this._owner._rawConnectionMade(transport);
-  }
-
-  override dataReceived(data: Buffer): void {
-    this._owner._rawData(data);
-  }
-
-  /** The TLSSocket decides what EOF means (a truncated stream, or after close_notify). */
-  override eofReceived(): boolean {
-    this._owner._rawEof();
-    return true;
-  }
-
-  override connectionLost(exc: Error | null): void {
-    this._owner._rawLost(exc);
-  }
-
-  override pauseWriting(): void {
-    this._owner._rawPauseWriting();
-  }
-
-  override resumeWriting(): void {
-    this._owner._rawResumeWriting();
-  }
-}
-
 /** The transport the user's protocol gets on a TLS connection (asyncio _SSLProtocolTransport). */
-export class SSLTransport implements Transport {
+export class SSLTransport implements Transport, RawSide {
   readonly #loop: IoLoop;
   readonly #setup: TlsSetup;
   #protocol: AnyProtocol;
@@ -270,31 +124,12 @@ export class SSLTransport implements Transport {
 
   #startTlsSocket(duplex: Duplex): void {
     const setup = this.#setup;
-    let socket: tls.TLSSocket;
+    const socket = tlsSocketOver(duplex, setup);
     if (setup.serverSide) {
-      socket = new tls.TLSSocket(duplex as never, {
-        isServer: true,
-        secureContext: setup.secureContext,
-        requestCert: setup.requestCert,
-        rejectUnauthorized: setup.rejectUnauthorized,
-        ALPNProtocols: setup.ALPNProtocols,
-      });
       socket.once('secure', () => this.#serverSecure());
       // Before the handshake a server-side TLSSocket reports its errors only as '_tlsError'.
       socket.on('_tlsError', (error: Error) => this.#fail(error));
     } else {
-      const host = setup.serverHostname!;
-      socket = tls.connect({
-        socket: duplex,
-        host,
-        // SNI carries names only (RFC 6066); the certificate check still uses `host`.
-        servername: isIP(host) === 0 ? host : undefined,
-        secureContext: setup.secureContext,
-        rejectUnauthorized: setup.rejectUnauthorized,
-        ...(setup.checkServerIdentity ? { checkServerIdentity: setup.checkServerIdentity } : {}),
-        ALPNProtocols: setup.ALPNProtocols,
-        // allowHalfOpen comes from the Duplex: a TLSSocket takes its wrapped socket's setting.
-      });
       socket.once('secureConnect', () => this.#handshakeDone());
     }
     this.#tls = socket;
@@ -488,11 +323,7 @@ export class SSLTransport implements Transport {
     }
     if (!this.#made) return;
     const error = this.#error;
-    try {
-      this.#protocol.connectionLost(error);
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'Exception in callback protocol.connectionLost()', exception, transport: this, protocol: this.#protocol });
-    }
+    callConnectionLost(this.#loop, this, this.#protocol, error);
   }
 
   // ---- writing ---------------------------------------------------------------------------------
@@ -506,12 +337,9 @@ export class SSLTransport implements Transport {
     this.#flow.update(this.getWriteBufferSize());
   }
 
+  /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
-    if (list === null || typeof (list as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-      throw new TypeError('list must be an iterable of bytes-like objects');
-    }
-    const chunks = Array.from(list, toBytes);
-    if (chunks.length > 0) this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    this.write(joinLines(list));
   }
 
   /** Sends close_notify and half-closes; reading goes on until the peer closes. */
@@ -641,62 +469,4 @@ export class SSLTransport implements Transport {
     this.#error ??= exception instanceof Error ? exception : new Error(String(exception));
     this.abort();
   }
-}
-
-/** Wraps a protocol factory so each accepted connection speaks TLS (createServer with ssl). */
-export function tlsServerFactory(loop: IoLoop, factory: () => AnyProtocol, setup: TlsSetup): () => AnyProtocol {
-  return () => new SSLTransport(loop, factory(), setup, true, null)._rawProtocol;
-}
-
-/** Makes the raw protocol for a client connection; `handshake` settles when the handshake does. */
-export function tlsClient<P extends AnyProtocol>(
-  loop: IoLoop,
-  protocol: P,
-  setup: TlsSetup,
-  callConnectionMade = true,
-): { rawProtocol: SSLProtocol; transport: SSLTransport; handshake: Promise<SSLTransport> } {
-  let settle!: HandshakeDone;
-  const handshake = new Promise<SSLTransport>((resolve, reject) => {
-    settle = (error, transport) => (error === null ? resolve(transport!) : reject(error));
-  });
-  const transport = new SSLTransport(loop, protocol, setup, callConnectionMade, settle);
-  return { rawProtocol: transport._rawProtocol, transport, handshake };
-}
-
-/**
- * loop.startTls: switches `transport` (already connected, carrying `protocol`) to TLS and resolves
- * to the new transport once the handshake is done. The protocol's connectionMade is not called
- * again, as in asyncio; the old transport must not be used afterwards.
- */
-export async function startTls(
-  loop: IoLoop,
-  transport: Transport,
-  protocol: AnyProtocol,
-  sslContext: SslOption,
-  options: StartTlsOptions = {},
-): Promise<SSLTransport> {
-  if (transport === null || typeof transport !== 'object' || typeof transport.setProtocol !== 'function') {
-    throw new TypeError('transport must be a zloop Transport');
-  }
-  if (transport instanceof SSLTransport) throw new TypeError('transport is already a TLS transport');
-  if (transport.isClosing()) throw new Error('transport is closing');
-  const serverSide = Boolean(options.serverSide);
-  const setup = resolveTls(
-    {
-      ssl: sslContext,
-      serverHostname: options.serverHostname,
-      sslHandshakeTimeout: options.sslHandshakeTimeout,
-      sslShutdownTimeout: options.sslShutdownTimeout,
-    },
-    serverSide,
-    null,
-  );
-  if (setup === null) throw new TypeError('sslContext must be true, a tls.SecureContext or options for tls.createSecureContext');
-  const client = tlsClient(loop, protocol, setup, false);
-  // Hand over reading first so no byte of the handshake goes to the old protocol.
-  transport.pauseReading();
-  transport.setProtocol(client.rawProtocol);
-  client.rawProtocol.connectionMade(transport);
-  transport.resumeReading();
-  return client.handshake;
 }

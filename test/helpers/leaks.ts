@@ -76,9 +76,9 @@ export function trackLeaks(options: LeakOptions = {}): void {
   afterAll(async () => {
     await expectNoOpenReactors();
     const fdsAllowed = fdsBefore + (options.fdSlack ?? 0);
-    // Up to ~3 s: worker threads (piscina's, the shards') release their fds only once they have
+    // Up to ~10 s: worker threads (piscina's, the shards') release their fds only once they have
     // exited, which takes longer while other suites load the machine. A real leak stays.
-    await settle(() => fdCount() <= fdsAllowed && resourcesGrown(resourcesBefore).length === 0, 600);
+    await settle(() => fdCount() <= fdsAllowed && resourcesGrown(resourcesBefore).length === 0, 2000);
     const leaks = resourcesGrown(resourcesBefore);
     if (fdCount() > fdsAllowed) leaks.push(`fds: ${fdsBefore} -> ${fdCount()}`);
     expect(leaks, 'fds, timers or handles left by the suite').toEqual([]);
