@@ -6,6 +6,7 @@ const std = @import("std");
 const posix = std.posix;
 const poller_mod = @import("poller.zig");
 const sockets = @import("sockets.zig");
+const datagram = @import("datagram.zig");
 
 pub const Poller = poller_mod.Poller;
 pub const Interest = poller_mod.Interest;
@@ -65,16 +66,6 @@ const accepts_per_batch = 128;
 const read_bytes_per_batch = 256 * 1024;
 /// A socket is not read when less than this is left in the receive buffer; the next batch gets it.
 const read_room_min = 2048;
-/// Datagrams read from one socket per batch (the records bound it too).
-const datagrams_per_batch = 256;
-/// recvmmsg slots per call: each needs room for a whole datagram, so the buffer bounds it too.
-const datagrams_per_call = 32;
-/// The largest UDP payload (IPv6 jumbograms aside), so recvmmsg never truncates one.
-const datagram_payload_max = 65536;
-const datagram_slot_bytes = sockets.datagram_address_bytes + datagram_payload_max;
-/// A queued datagram: u32 payload length, u32 address length, the address, the payload.
-const datagram_entry_header = 8;
-
 /// A sendfile under way on a stream socket: the rest is sent as the socket turns writable.
 const Sendfile = struct {
     file_fd: i32,
@@ -85,7 +76,7 @@ const Sendfile = struct {
     finished: bool = false,
 };
 
-const Socket = struct {
+pub const Socket = struct {
     /// lingering: closed by JS, write side shut down; read and dropped until the peer's EOF.
     kind: enum { listener, connecting, stream, datagram, lingering },
     /// What the poller watches now.
@@ -104,7 +95,7 @@ const Socket = struct {
     /// Bytes written while it runs queue behind it, so they reach the peer after the file.
     sendfile: ?Sendfile = null,
 
-    fn queued(self: *const Socket) usize {
+    pub fn queued(self: *const Socket) usize {
         std.debug.assert(self.head <= self.queue.items.len);
         return self.queue.items.len - self.head;
     }
@@ -134,26 +125,26 @@ pub const ListenOptions = struct {
 };
 
 /// Appends records after the header of the shared array, never past its end.
-const RecordWriter = struct {
+pub const RecordWriter = struct {
     records: []i32,
     count: usize = 0,
 
-    fn capacity(self: *const RecordWriter) usize {
+    pub fn capacity(self: *const RecordWriter) usize {
         return self.records.len / record_ints;
     }
 
-    fn room(self: *const RecordWriter) usize {
+    pub fn room(self: *const RecordWriter) usize {
         return self.capacity() - self.count;
     }
 
-    fn push(self: *RecordWriter, kind: RecordKind, fd: i32, a: i32, b: i32) void {
+    pub fn push(self: *RecordWriter, kind: RecordKind, fd: i32, a: i32, b: i32) void {
         std.debug.assert(self.count < self.capacity());
         self.records[self.count * record_ints ..][0..record_ints].* = .{ @intFromEnum(kind), fd, a, b };
         self.count += 1;
     }
 
     /// Extends the previous data record when this read continues it in the buffer.
-    fn pushData(self: *RecordWriter, fd: i32, offset: usize, length: usize) void {
+    pub fn pushData(self: *RecordWriter, fd: i32, offset: usize, length: usize) void {
         if (self.count > 0) {
             const last = self.records[(self.count - 1) * record_ints ..][0..record_ints];
             if (last[0] == @intFromEnum(RecordKind.data) and last[1] == fd and
@@ -228,10 +219,10 @@ pub const Reactor = struct {
                     }
                 },
                 .datagram => {
-                    if ((event.writable or event.hangup) and socket.queued() > 0) self.flushDatagrams(event.fd, socket, &writer);
+                    if ((event.writable or event.hangup) and socket.queued() > 0) datagram.flush(self, event.fd, socket, &writer);
                     // An ICMP error shows as EPOLLERR (hangup here): the read reports it.
                     if ((event.readable or event.hangup) and socket.reading) {
-                        received = self.readDatagrams(event.fd, socket, receive_buffer, received, &writer);
+                        received = datagram.readSome(self, event.fd, socket, receive_buffer, received, &writer);
                     }
                 },
             }
@@ -394,53 +385,14 @@ pub const Reactor = struct {
         return socket.queued();
     }
 
-    /// A UDP socket of `family`, bound and connected as asked, reading from the start.
-    pub fn openDatagram(
-        self: *Reactor,
-        family: u32,
-        local: ?std.net.Address,
-        remote: ?std.net.Address,
-        options: sockets.DatagramOptions,
-    ) sockets.Result(i32) {
-        const fd = switch (sockets.datagram(family, local, remote, options)) {
-            .ok => |fd| fd,
-            .err => |err| return .{ .err = err },
-        };
-        return self.adopt(fd, .{ .kind = .datagram, .reading = true });
+    /// A UDP socket (datagram.zig): bound and connected as asked, reading from the start.
+    pub fn openDatagram(self: *Reactor, family: u32, local: ?std.net.Address, remote: ?std.net.Address, options: sockets.DatagramOptions) sockets.Result(i32) {
+        return datagram.open(self, family, local, remote, options);
     }
 
-    /// Sends one datagram now if nothing is queued, else queues it whole (datagrams are never
-    /// split). `address` null: the connected peer. Returns the bytes queued after the call; a
-    /// refusal other than EAGAIN/ENOBUFS is the caller's to report, and the datagram is dropped.
+    /// Sends one datagram now, or queues it whole (datagram.zig); the bytes queued after the call.
     pub fn sendDatagram(self: *Reactor, fd: i32, bytes: []const u8, address: ?std.net.Address) sockets.Result(usize) {
-        const socket = self.lookup(fd) orelse return .{ .err = .BADF };
-        if (socket.kind != .datagram) return .{ .err = .INVAL };
-        if (bytes.len > std.math.maxInt(u32)) return .{ .err = .MSGSIZE };
-        const name: ?*const posix.sockaddr = if (address) |*value| &value.any else null;
-        const name_len: posix.socklen_t = if (address) |*value| sockets.sockLen(value) else 0;
-        if (socket.queued() == 0) {
-            switch (sockets.sendTo(fd, bytes, name, name_len)) {
-                .ok => |sent| {
-                    self.counters.bytes_out += sent;
-                    return .{ .ok = 0 };
-                },
-                .err => |err| switch (err) {
-                    .AGAIN, .NOBUFS => {},
-                    else => return .{ .err = err },
-                },
-            }
-        }
-        self.compactQueue(socket);
-        var entry_header: [datagram_entry_header]u8 = undefined;
-        std.mem.writeInt(u32, entry_header[0..4], @intCast(bytes.len), .little);
-        std.mem.writeInt(u32, entry_header[4..8], name_len, .little);
-        const name_bytes: []const u8 = if (name) |pointer| @as([*]const u8, @ptrCast(pointer))[0..name_len] else &.{};
-        socket.queue.ensureUnusedCapacity(self.allocator, entry_header.len + name_bytes.len + bytes.len) catch return .{ .err = .NOMEM };
-        socket.queue.appendSliceAssumeCapacity(&entry_header);
-        socket.queue.appendSliceAssumeCapacity(name_bytes);
-        socket.queue.appendSliceAssumeCapacity(bytes);
-        if (self.updateInterest(fd, socket)) |err| return .{ .err = err };
-        return .{ .ok = socket.queued() };
+        return datagram.send(self, fd, bytes, address);
     }
 
     /// Starts sending `count` bytes of `file_fd` from `offset` to a stream socket whose write
@@ -464,7 +416,7 @@ pub const Reactor = struct {
 
     // ---- internals --------------------------------------------------------------------------
 
-    fn lookup(self: *Reactor, fd: i32) ?*Socket {
+    pub fn lookup(self: *Reactor, fd: i32) ?*Socket {
         if (fd < 0) return null;
         const index: usize = @intCast(fd);
         if (index >= self.sockets.items.len) return null;
@@ -472,7 +424,7 @@ pub const Reactor = struct {
     }
 
     /// Takes ownership of `fd` (closing it on failure) and registers its interest.
-    fn adopt(self: *Reactor, fd: i32, initial: Socket) sockets.Result(i32) {
+    pub fn adopt(self: *Reactor, fd: i32, initial: Socket) sockets.Result(i32) {
         const index: usize = @intCast(fd);
         if (index >= self.sockets.items.len) {
             const length = @max(index + 1, self.sockets.items.len * 2, 64);
@@ -496,7 +448,7 @@ pub const Reactor = struct {
         return .{ .ok = fd };
     }
 
-    fn updateInterest(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
+    pub fn updateInterest(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
         const wanted = socket.wantedInterest();
         if (@as(u8, @bitCast(wanted)) == @as(u8, @bitCast(socket.interest))) return null;
         const errno = self.poller.setInterest(fd, wanted, socket.interest);
@@ -505,7 +457,7 @@ pub const Reactor = struct {
         return null;
     }
 
-    fn compactQueue(self: *Reactor, socket: *Socket) void {
+    pub fn compactQueue(self: *Reactor, socket: *Socket) void {
         _ = self;
         if (socket.head == 0) return;
         const rest = socket.queued();
@@ -599,131 +551,6 @@ pub const Reactor = struct {
         return used;
     }
 
-    /// Reads datagrams until EAGAIN or a budget; each lands as (address, payload) at `start`
-    /// onwards and becomes one record.
-    fn readDatagrams(self: *Reactor, fd: i32, socket: *Socket, buffer: []u8, start: usize, writer: *RecordWriter) usize {
-        var used = start;
-        var budget: usize = datagrams_per_batch;
-        while (budget > 0 and writer.room() >= 2 and socket.reading) {
-            const room = buffer.len - used;
-            const slots = @min(datagrams_per_call, room / datagram_slot_bytes, writer.room() - 1, budget);
-            if (slots == 0) break; // the next batch reads the rest
-            const outcome = if (sockets.is_linux)
-                receiveBatch(fd, buffer, used, slots, writer)
-            else
-                receiveOne(fd, buffer, used, writer);
-            switch (outcome) {
-                .ok => |batch| {
-                    used = batch.used;
-                    self.counters.bytes_in += batch.bytes;
-                    budget -= batch.count;
-                    if (batch.count < slots) break; // the kernel has no more
-                },
-                .err => |err| {
-                    if (err == .AGAIN) break;
-                    // ECONNREFUSED and friends: reported, not fatal; the socket keeps reading.
-                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.read));
-                    break;
-                },
-            }
-        }
-        return used;
-    }
-
-    const Received = struct { used: usize, count: usize, bytes: usize };
-
-    /// recvmmsg into `slots` whole-datagram slots, then packs them behind each other so the
-    /// unused tail of each slot is not lost to the rest of the batch.
-    fn receiveBatch(fd: i32, buffer: []u8, start: usize, slots: usize, writer: *RecordWriter) sockets.Result(Received) {
-        const linux = std.os.linux;
-        std.debug.assert(slots > 0 and slots <= datagrams_per_call);
-        var names: [datagrams_per_call]posix.sockaddr.storage = undefined;
-        var vectors: [datagrams_per_call]posix.iovec = undefined;
-        var messages: [datagrams_per_call]linux.mmsghdr = undefined;
-        for (0..slots) |index| {
-            const payload = buffer[start + index * datagram_slot_bytes + sockets.datagram_address_bytes ..][0..datagram_payload_max];
-            vectors[index] = .{ .base = payload.ptr, .len = payload.len };
-            messages[index] = .{
-                .hdr = .{
-                    .name = @ptrCast(&names[index]),
-                    .namelen = @sizeOf(posix.sockaddr.storage),
-                    .iov = @ptrCast(&vectors[index]),
-                    .iovlen = 1,
-                    .control = null,
-                    .controllen = 0,
-                    .flags = 0,
-                },
-                .len = 0,
-            };
-        }
-        const count = switch (sockets.recvMany(fd, messages[0..slots])) {
-            .ok => |count| count,
-            .err => |err| return .{ .err = err },
-        };
-        var used = start;
-        var bytes: usize = 0;
-        for (0..count) |index| {
-            const length: usize = messages[index].len;
-            const source = start + index * datagram_slot_bytes + sockets.datagram_address_bytes;
-            sockets.encodeAddress(&names[index], buffer[used..][0..sockets.datagram_address_bytes]);
-            const payload_at = used + sockets.datagram_address_bytes;
-            if (payload_at != source) std.mem.copyForwards(u8, buffer[payload_at..][0..length], buffer[source..][0..length]);
-            writer.push(.datagram, fd, @intCast(used), @intCast(length));
-            used = payload_at + length;
-            bytes += length;
-        }
-        return .{ .ok = .{ .used = used, .count = count, .bytes = bytes } };
-    }
-
-    fn receiveOne(fd: i32, buffer: []u8, start: usize, writer: *RecordWriter) sockets.Result(Received) {
-        var name: posix.sockaddr.storage = undefined;
-        const payload = buffer[start + sockets.datagram_address_bytes ..][0..datagram_payload_max];
-        const length = switch (sockets.recvFrom(fd, payload, &name)) {
-            .ok => |length| length,
-            .err => |err| return .{ .err = err },
-        };
-        sockets.encodeAddress(&name, buffer[start..][0..sockets.datagram_address_bytes]);
-        writer.push(.datagram, fd, @intCast(start), @intCast(length));
-        return .{ .ok = .{ .used = start + sockets.datagram_address_bytes + length, .count = 1, .bytes = length } };
-    }
-
-    /// Sends queued datagrams in order until EAGAIN. One the kernel refuses for another reason
-    /// is dropped and reported (one failed record per batch at most), and the rest go on.
-    fn flushDatagrams(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
-        var reported = false;
-        while (socket.queued() > 0) {
-            const entry = socket.queue.items[socket.head..];
-            std.debug.assert(entry.len >= datagram_entry_header);
-            const length = std.mem.readInt(u32, entry[0..4], .little);
-            const name_len = std.mem.readInt(u32, entry[4..8], .little);
-            const entry_len = datagram_entry_header + name_len + length;
-            std.debug.assert(entry.len >= entry_len);
-            // The queue is bytes, so the address is copied out to an aligned sockaddr.
-            var name: posix.sockaddr.storage = undefined;
-            @memcpy(std.mem.asBytes(&name)[0..name_len], entry[datagram_entry_header..][0..name_len]);
-            const payload = entry[datagram_entry_header + name_len ..][0..length];
-            switch (sockets.sendTo(fd, payload, if (name_len == 0) null else @ptrCast(&name), name_len)) {
-                .ok => |sent| self.counters.bytes_out += sent,
-                .err => |err| switch (err) {
-                    .AGAIN, .NOBUFS => break,
-                    else => {
-                        if (reported or writer.room() < 2) break;
-                        reported = true;
-                        writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.write));
-                    },
-                },
-            }
-            socket.head += entry_len;
-        }
-        if (socket.queued() == 0) {
-            socket.queue.clearRetainingCapacity();
-            socket.head = 0;
-            if (socket.queue.capacity > 1024 * 1024) socket.queue.clearAndFree(self.allocator);
-        }
-        _ = self.updateInterest(fd, socket);
-        writer.push(.written, fd, @intCast(@min(socket.queued(), std.math.maxInt(i32))), 0);
-    }
-
     /// Sends file bytes until EAGAIN, the end of the file or `remaining` reaches 0.
     fn sendfileSome(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
         const state = &socket.sendfile.?;
@@ -801,333 +628,3 @@ pub const Reactor = struct {
 };
 
 // ---- tests ----------------------------------------------------------------------------------
-
-const testing = std.testing;
-
-fn collectUntil(reactor: *Reactor, shared: []i32, buffer: []u8, kind: RecordKind) !usize {
-    for (0..200) |_| {
-        const count = reactor.collect(shared, buffer);
-        for (0..count) |index| {
-            if (shared[header.ints + index * record_ints] == @intFromEnum(kind)) return index;
-        }
-        std.time.sleep(1_000_000);
-    }
-    return error.RecordNeverArrived;
-}
-
-test "reactor: a readable pipe becomes one fd_ready record" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    const pipe = try posix.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
-    defer posix.close(pipe[0]);
-    defer posix.close(pipe[1]);
-    var shared = [_]i32{0} ** (header.ints + record_ints * 8);
-    var buffer: [4096]u8 = undefined;
-
-    try testing.expectEqual(@as(u32, 0), reactor.poller.setInterest(pipe[0], .{ .readable = true }, .none));
-    _ = try posix.write(pipe[1], "hello");
-    try testing.expectEqual(@as(usize, 1), reactor.collect(&shared, &buffer));
-    try testing.expectEqualSlices(i32, &.{ 1, pipe[0], ReadyFlags.readable, 0 }, shared[header.ints..][0..4]);
-}
-
-test "reactor: an expired timer is flagged in the header once" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 2);
-    var buffer: [4096]u8 = undefined;
-    reactor.poller.armTimer(1);
-    std.time.sleep(1_000_000);
-    try testing.expectEqual(@as(usize, 0), reactor.collect(&shared, &buffer));
-    try testing.expectEqual(@as(i32, 1), shared[header.timer_expired]);
-}
-
-test "reactor: accept, connect, echo bytes, eof, and close over loopback TCP" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    var buffer: [8192]u8 = undefined;
-
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-
-    var index = try collectUntil(&reactor, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
-    try testing.expectEqual(listener, shared[header.ints + index * record_ints + 1]);
-
-    try testing.expectEqual(@as(usize, 0), reactor.write(client, "ping").ok);
-    index = try collectUntil(&reactor, &shared, &buffer, .data);
-    const record = shared[header.ints + index * record_ints ..][0..record_ints];
-    try testing.expectEqual(server, record[1]);
-    try testing.expectEqualStrings("ping", buffer[@intCast(record[2])..][0..@intCast(record[3])]);
-
-    try testing.expect(reactor.shutdownWrite(client) == null);
-    index = try collectUntil(&reactor, &shared, &buffer, .eof);
-    try testing.expectEqual(server, shared[header.ints + index * record_ints + 1]);
-
-    reactor.closeSocket(server);
-    reactor.closeSocket(client);
-    reactor.closeSocket(listener);
-    try testing.expectEqual(@as(u32, 0), reactor.sockets_open);
-}
-
-test "reactor: a connect to a closed port settles with ECONNREFUSED" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 4);
-    var buffer: [4096]u8 = undefined;
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{}).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    reactor.closeSocket(listener);
-
-    switch (reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null)) {
-        .err => |err| try testing.expectEqual(posix.E.CONNREFUSED, err),
-        .ok => |fd| {
-            const index = try collectUntil(&reactor, &shared, &buffer, .connected);
-            try testing.expectEqual(fd, shared[header.ints + index * record_ints + 1]);
-            try testing.expectEqual(@as(i32, @intFromEnum(posix.E.CONNREFUSED)), shared[header.ints + index * record_ints + 2]);
-            reactor.closeSocket(fd);
-        },
-    }
-}
-
-test "reactor: writes the kernel refuses are queued, then flushed in order when the peer reads" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    var buffer: [64 * 1024]u8 = undefined;
-
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-    const index = try collectUntil(&reactor, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
-    // Stop the server side reading so the client's writes back up.
-    try testing.expect(reactor.setReading(server, false) == null);
-
-    const chunk = try testing.allocator.alloc(u8, 1024 * 1024);
-    defer testing.allocator.free(chunk);
-    for (chunk, 0..) |*byte, position| byte.* = @truncate(position % 251);
-    var queued: usize = 0;
-    for (0..8) |_| queued = reactor.write(client, chunk).ok;
-    try testing.expect(queued > 0);
-
-    try testing.expect(reactor.setReading(server, true) == null);
-    var received: usize = 0;
-    var expected_byte: usize = 0;
-    var rounds: usize = 0;
-    while (received < 8 * chunk.len and rounds < 100_000) : (rounds += 1) {
-        const count = reactor.collect(&shared, &buffer);
-        for (0..count) |record_index| {
-            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
-            if (record[0] != @intFromEnum(RecordKind.data)) continue;
-            for (buffer[@intCast(record[2])..][0..@intCast(record[3])]) |byte| {
-                try testing.expectEqual(@as(u8, @truncate(expected_byte % 251)), byte);
-                expected_byte = (expected_byte + 1) % chunk.len;
-            }
-            received += @intCast(record[3]);
-        }
-    }
-    try testing.expectEqual(8 * chunk.len, received);
-    try testing.expectEqual(@as(usize, 0), reactor.queuedBytes(client));
-}
-
-test "reactor: a socket detached from one reactor is adopted by another and keeps working" {
-    var first = try Reactor.init(testing.allocator);
-    defer first.deinit();
-    var second = try Reactor.init(testing.allocator);
-    defer second.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    var buffer: [8192]u8 = undefined;
-
-    const listener = first.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = first.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-    var index = try collectUntil(&first, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
-    try testing.expectEqual(@as(u64, 1), first.counters.accepted);
-
-    try testing.expect(first.detachSocket(server) == null);
-    try testing.expectEqual(server, second.adoptStream(server).ok);
-    try testing.expectEqual(@as(usize, 0), first.write(client, "moved").ok);
-    index = try collectUntil(&second, &shared, &buffer, .data);
-    const record = shared[header.ints + index * record_ints ..][0..record_ints];
-    try testing.expectEqualStrings("moved", buffer[@intCast(record[2])..][0..@intCast(record[3])]);
-    try testing.expectEqual(@as(u64, 5), second.counters.bytes_in);
-    try testing.expectEqual(@as(u64, 5), first.counters.bytes_out);
-}
-
-test "reactor: datagrams both ways between two UDP sockets, with the sender's address" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
-    defer testing.allocator.free(buffer);
-
-    const any = try std.net.Address.parseIp("127.0.0.1", 0);
-    const first = reactor.openDatagram(posix.AF.INET, any, null, .{}).ok;
-    const second = reactor.openDatagram(posix.AF.INET, any, null, .{ .broadcast = true }).ok;
-    try testing.expect(sockets.flagIsSet(second, posix.SOL.SOCKET, posix.SO.BROADCAST));
-    try testing.expect(!sockets.flagIsSet(first, posix.SOL.SOCKET, posix.SO.BROADCAST));
-    const first_address = sockets.addressOf(first, .local).?;
-    const second_address = sockets.addressOf(second, .local).?;
-
-    for ([_][]const u8{ "one", "two", "three" }) |text| {
-        try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(first, text, second_address).ok);
-    }
-    // Three datagrams, three records, each its own message boundary.
-    var seen: usize = 0;
-    for (0..200) |_| {
-        const count = reactor.collect(&shared, buffer);
-        for (0..count) |index| {
-            const record = shared[header.ints + index * record_ints ..][0..record_ints];
-            if (record[0] != @intFromEnum(RecordKind.datagram)) continue;
-            try testing.expectEqual(second, record[1]);
-            const at: usize = @intCast(record[2]);
-            try testing.expectEqual(@as(u8, 4), buffer[at]);
-            try testing.expectEqual(first_address.getPort(), std.mem.readInt(u16, buffer[at + 2 ..][0..2], .big));
-            try testing.expectEqualSlices(u8, &.{ 127, 0, 0, 1 }, buffer[at + 4 ..][0..4]);
-            const payload = buffer[at + sockets.datagram_address_bytes ..][0..@intCast(record[3])];
-            try testing.expectEqualStrings(([_][]const u8{ "one", "two", "three" })[seen], payload);
-            seen += 1;
-        }
-        if (seen == 3) break;
-        std.time.sleep(1_000_000);
-    }
-    try testing.expectEqual(@as(usize, 3), seen);
-
-    try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(second, "back", first_address).ok);
-    const index = try collectUntil(&reactor, &shared, buffer, .datagram);
-    const record = shared[header.ints + index * record_ints ..][0..record_ints];
-    try testing.expectEqual(first, record[1]);
-    try testing.expectEqualStrings("back", buffer[@as(usize, @intCast(record[2])) + sockets.datagram_address_bytes ..][0..4]);
-    // A stream write to a datagram socket is refused.
-    try testing.expectEqual(posix.E.INVAL, reactor.write(first, "x").err);
-}
-
-test "reactor: a connected UDP socket hears ECONNREFUSED from a closed port and keeps working" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
-    defer testing.allocator.free(buffer);
-    const any = try std.net.Address.parseIp("127.0.0.1", 0);
-    const closed = reactor.openDatagram(posix.AF.INET, any, null, .{}).ok;
-    const closed_address = sockets.addressOf(closed, .local).?;
-    reactor.closeSocket(closed);
-
-    const client = reactor.openDatagram(posix.AF.INET, null, closed_address, .{}).ok;
-    try testing.expectEqual(@as(usize, 0), reactor.sendDatagram(client, "anyone?", null).ok);
-    const index = try collectUntil(&reactor, &shared, buffer, .failed);
-    const record = shared[header.ints + index * record_ints ..][0..record_ints];
-    try testing.expectEqual(client, record[1]);
-    try testing.expectEqual(@as(i32, @intFromEnum(posix.E.CONNREFUSED)), record[2]);
-    try testing.expectEqual(@as(u32, 1), reactor.sockets_open);
-}
-
-test "reactor: sendfile sends a file larger than the socket buffer whole, then queued writes" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    const buffer = try testing.allocator.alloc(u8, 1024 * 1024);
-    defer testing.allocator.free(buffer);
-
-    var directory = testing.tmpDir(.{});
-    defer directory.cleanup();
-    const size = 4 * 1024 * 1024;
-    const content = try testing.allocator.alloc(u8, size);
-    defer testing.allocator.free(content);
-    for (content, 0..) |*byte, position| byte.* = @truncate(position * 7 % 253);
-    try directory.dir.writeFile(.{ .sub_path = "payload", .data = content });
-    const file = try directory.dir.openFile("payload", .{});
-    defer file.close();
-
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-    var server: i32 = -1;
-    var connected = false;
-    for (0..200) |_| {
-        const records = reactor.collect(&shared, buffer);
-        for (0..records) |record_index| {
-            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
-            if (record[0] == @intFromEnum(RecordKind.accepted)) server = record[2];
-            if (record[0] == @intFromEnum(RecordKind.connected)) connected = true;
-        }
-        if (server >= 0 and connected) break;
-        std.time.sleep(1_000_000);
-    }
-    try testing.expect(server >= 0 and connected);
-
-    // From offset 3, all but the last 5 bytes; a write made meanwhile arrives after them.
-    const offset = 3;
-    const count = size - offset - 5;
-    try testing.expect(reactor.sendfile(client, file.handle, offset, count) == null);
-    try testing.expectEqual(posix.E.BUSY, reactor.sendfile(client, file.handle, 0, 1).?);
-    _ = reactor.write(client, "tail").ok;
-
-    const received = try testing.allocator.alloc(u8, count + 4);
-    defer testing.allocator.free(received);
-    var got: usize = 0;
-    var done_sent: ?u64 = null;
-    var rounds: usize = 0;
-    while ((got < received.len or done_sent == null) and rounds < 100_000) : (rounds += 1) {
-        const records = reactor.collect(&shared, buffer);
-        for (0..records) |record_index| {
-            const record = shared[header.ints + record_index * record_ints ..][0..record_ints];
-            if (record[0] == @intFromEnum(RecordKind.sendfile_done)) {
-                try testing.expectEqual(client, record[1]);
-                done_sent = @as(u64, @intCast(record[2])) * (1 << 31) + @as(u64, @intCast(record[3]));
-            }
-            if (record[0] != @intFromEnum(RecordKind.data)) continue;
-            try testing.expectEqual(server, record[1]);
-            const length: usize = @intCast(record[3]);
-            try testing.expect(got + length <= received.len);
-            @memcpy(received[got..][0..length], buffer[@intCast(record[2])..][0..length]);
-            got += length;
-        }
-    }
-    try testing.expectEqual(@as(?u64, count), done_sent);
-    try testing.expectEqualSlices(u8, content[offset..][0..count], received[0..count]);
-    try testing.expectEqualStrings("tail", received[count..]);
-}
-
-test "reactor: a graceful close with the peer still sending: the peer reads every byte, then EOF, no reset" {
-    var reactor = try Reactor.init(testing.allocator);
-    defer reactor.deinit();
-    var shared = [_]i32{0} ** (header.ints + record_ints * 16);
-    var buffer: [8192]u8 = undefined;
-
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true, .accepting = true }).ok;
-    defer reactor.closeSocket(listener);
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    // The peer is a plain blocking socket, outside the reactor.
-    const peer = try posix.socket(posix.AF.INET, posix.SOCK.STREAM, 0);
-    defer posix.close(peer);
-    try posix.connect(peer, &(try std.net.Address.parseIp("127.0.0.1", port)).any, @sizeOf(posix.sockaddr.in));
-    const index = try collectUntil(&reactor, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
-
-    // The peer has sent bytes the server never reads; the server writes, then closes.
-    _ = try posix.write(peer, "unread by the server");
-    try testing.expectEqual(@as(usize, 0), reactor.write(server, "last words").ok);
-    reactor.closeGracefully(server);
-    try testing.expectEqual(@as(u32, 2), reactor.sockets_open); // the listener, and the lingering socket
-
-    var received: [64]u8 = undefined;
-    var length: usize = 0;
-    while (true) {
-        const count = try posix.read(peer, received[length..]);
-        if (count == 0) break; // EOF, not ECONNRESET
-        length += count;
-    }
-    try testing.expectEqualStrings("last words", received[0..length]);
-    // The peer's close ends the lingering one.
-    try posix.shutdown(peer, .both);
-    for (0..200) |_| {
-        _ = reactor.collect(&shared, &buffer);
-        if (reactor.sockets_open == 1) break;
-        std.time.sleep(std.time.ns_per_ms);
-    }
-    try testing.expectEqual(@as(u32, 1), reactor.sockets_open);
-}
