@@ -7,6 +7,8 @@ const posix = std.posix;
 const poller_mod = @import("poller.zig");
 const sockets = @import("sockets.zig");
 const datagram = @import("datagram.zig");
+const stream = @import("stream.zig");
+const sendfile_mod = @import("sendfile.zig");
 
 pub const Poller = poller_mod.Poller;
 pub const Interest = poller_mod.Interest;
@@ -60,12 +62,6 @@ pub const ReadyFlags = struct {
     pub const hangup: i32 = 4;
 };
 
-/// Connections accepted from one listener per batch, so one busy listener cannot starve others.
-const accepts_per_batch = 128;
-/// Bytes read from one socket per batch, for the same fairness.
-const read_bytes_per_batch = 256 * 1024;
-/// A socket is not read when less than this is left in the receive buffer; the next batch gets it.
-const read_room_min = 2048;
 /// A sendfile under way on a stream socket: the rest is sent as the socket turns writable.
 const Sendfile = struct {
     file_fd: i32,
@@ -207,15 +203,15 @@ pub const Reactor = struct {
                 continue;
             };
             switch (socket.kind) {
-                .listener => self.acceptAll(event.fd, socket, &writer),
-                .lingering => self.discardUntilEof(event.fd),
-                .connecting => self.finishConnect(event.fd, socket, &writer),
+                .listener => stream.acceptAll(self, event.fd, socket, &writer),
+                .lingering => stream.discardUntilEof(self, event.fd),
+                .connecting => stream.finishConnect(self, event.fd, socket, &writer),
                 .stream => {
                     if ((event.writable or event.hangup) and (socket.queued() > 0 or socket.sendfile != null)) {
-                        self.flush(event.fd, socket, &writer);
+                        stream.flush(self, event.fd, socket, &writer);
                     }
                     if ((event.readable or event.hangup) and socket.reading and !socket.read_eof) {
-                        received = self.readSome(event.fd, socket, receive_buffer, received, &writer);
+                        received = stream.readSome(self, event.fd, socket, receive_buffer, received, &writer);
                     }
                 },
                 .datagram => {
@@ -236,69 +232,34 @@ pub const Reactor = struct {
 
     // ---- sockets JS asks for ----------------------------------------------------------------
 
+    // ---- stream sockets (stream.zig) and sendfile (sendfile.zig) -------------------------------
+
     pub fn listen(self: *Reactor, address: std.net.Address, options: ListenOptions) sockets.Result(i32) {
-        const fd = switch (sockets.listen(address, options.backlog, .{
-            .reuse_address = options.reuse_address,
-            .reuse_port = options.reuse_port,
-            .ipv6_only = options.ipv6_only,
-        })) {
-            .ok => |fd| fd,
-            .err => |err| return .{ .err = err },
-        };
-        const is_unix = address.any.family == posix.AF.UNIX;
-        return self.adopt(fd, .{
-            .kind = .listener,
-            .reading = options.accepting,
-            .accept_nodelay = options.nodelay and !is_unix,
-            .accept_keepalive = options.keepalive,
-        });
+        return stream.listen(self, address, options);
     }
 
     pub fn connect(self: *Reactor, address: std.net.Address, local: ?std.net.Address) sockets.Result(i32) {
-        const fd = switch (sockets.connect(address, local)) {
-            .ok => |fd| fd,
-            .err => |err| return .{ .err = err },
-        };
-        return self.adopt(fd, .{ .kind = .connecting, .reading = true });
+        return stream.connect(self, address, local);
     }
 
-    /// Sends `bytes` now if nothing is queued, and queues what the kernel did not take.
-    /// Returns the bytes queued after the call.
     pub fn write(self: *Reactor, fd: i32, bytes: []const u8) sockets.Result(usize) {
-        const socket = self.lookup(fd) orelse return .{ .err = .BADF };
-        if (socket.write_failed) return .{ .err = .PIPE };
-        var rest = bytes;
-        if (socket.kind == .datagram) return .{ .err = .INVAL };
-        if (socket.queued() == 0 and socket.kind == .stream and socket.sendfile == null) {
-            while (rest.len > 0) {
-                switch (sockets.send(fd, rest)) {
-                    .ok => |sent| {
-                        rest = rest[sent..];
-                        self.counters.bytes_out += sent;
-                    },
-                    .err => |err| switch (err) {
-                        .AGAIN => break,
-                        else => return .{ .err = err },
-                    },
-                }
-            }
-        }
-        if (rest.len > 0) {
-            self.compactQueue(socket);
-            socket.queue.appendSlice(self.allocator, rest) catch return .{ .err = .NOMEM };
-            if (self.updateInterest(fd, socket)) |err| return .{ .err = err };
-        }
-        return .{ .ok = socket.queued() };
+        return stream.write(self, fd, bytes);
     }
 
-    /// Half-closes the socket once every queued byte is sent.
     pub fn shutdownWrite(self: *Reactor, fd: i32) ?posix.E {
-        const socket = self.lookup(fd) orelse return .BADF;
-        if (socket.queued() > 0 or socket.sendfile != null or socket.kind == .connecting) {
-            socket.shutdown_after_flush = true;
-            return null;
-        }
-        return sockets.shutdownWrite(fd);
+        return stream.shutdownWrite(self, fd);
+    }
+
+    pub fn closeGracefully(self: *Reactor, fd: i32) void {
+        stream.closeGracefully(self, fd);
+    }
+
+    pub fn closeLingering(self: *Reactor, fd: i32) void {
+        stream.closeLingering(self, fd);
+    }
+
+    pub fn sendfile(self: *Reactor, fd: i32, file_fd: i32, offset: u64, count: u64) ?posix.E {
+        return sendfile_mod.start(self, fd, file_fd, offset, count);
     }
 
     pub fn setReading(self: *Reactor, fd: i32, reading: bool) ?posix.E {
@@ -308,48 +269,6 @@ pub const Reactor = struct {
     }
 
     /// Closes at once; queued bytes are dropped (JS waits for `written` 0 before a graceful close).
-    /// Closes a stream socket whose queue is empty without a reset: the write side is shut down
-    /// (the peer reads everything, then EOF), and what the peer still sends is read and dropped
-    /// until its EOF, when the fd is closed. Closing at once with unread bytes in the receive
-    /// queue, or with the peer still sending, makes the kernel answer with a reset, and a reset
-    /// can destroy bytes the peer has not read yet. JS bounds the wait (closeLingering).
-    pub fn closeGracefully(self: *Reactor, fd: i32) void {
-        const socket = self.lookup(fd) orelse return;
-        std.debug.assert(socket.kind == .stream);
-        std.debug.assert(socket.queued() == 0);
-        if (socket.read_eof or socket.write_failed or sockets.shutdownWrite(fd) != null) {
-            self.closeSocket(fd);
-            return;
-        }
-        socket.kind = .lingering;
-        socket.reading = true;
-        if (self.updateInterest(fd, socket) != null) self.closeSocket(fd);
-    }
-
-    /// Ends a lingering close now (its time is up); a no-op for any other socket at `fd`.
-    pub fn closeLingering(self: *Reactor, fd: i32) void {
-        const socket = self.lookup(fd) orelse return;
-        if (socket.kind == .lingering) self.closeSocket(fd);
-    }
-
-    fn discardUntilEof(self: *Reactor, fd: i32) void {
-        var scratch: [16 * 1024]u8 = undefined;
-        var budget: usize = read_bytes_per_batch;
-        while (budget > 0) {
-            switch (sockets.recv(fd, &scratch)) {
-                .ok => |count| {
-                    if (count == 0) break; // the peer's EOF
-                    budget -|= count;
-                },
-                .err => |err| {
-                    if (err == .AGAIN) return;
-                    break;
-                },
-            }
-        } else return; // budget spent: the rest next batch
-        self.closeSocket(fd);
-    }
-
     pub fn closeSocket(self: *Reactor, fd: i32) void {
         const socket = self.lookup(fd) orelse return;
         std.debug.assert(self.sockets_open > 0);
@@ -393,25 +312,6 @@ pub const Reactor = struct {
     /// Sends one datagram now, or queues it whole (datagram.zig); the bytes queued after the call.
     pub fn sendDatagram(self: *Reactor, fd: i32, bytes: []const u8, address: ?std.net.Address) sockets.Result(usize) {
         return datagram.send(self, fd, bytes, address);
-    }
-
-    /// Starts sending `count` bytes of `file_fd` from `offset` to a stream socket whose write
-    /// queue is empty. Whatever happens after this returns, one sendfile_done (or failed, phase
-    /// sendfile) record follows, from the next batch at the latest. The caller keeps `file_fd`
-    /// open until then.
-    pub fn sendfile(self: *Reactor, fd: i32, file_fd: i32, offset: u64, count: u64) ?posix.E {
-        const socket = self.lookup(fd) orelse return .BADF;
-        if (socket.kind != .stream) return .NOTCONN;
-        if (socket.sendfile != null) return .BUSY;
-        if (socket.queued() > 0) return .BUSY;
-        if (socket.write_failed) return .PIPE;
-        socket.sendfile = .{ .file_fd = file_fd, .offset = offset, .remaining = count, .finished = count == 0 };
-        if (self.sendfileSome(fd, socket)) |err| {
-            socket.sendfile = null;
-            return err;
-        }
-        // Writable interest brings the next batch here even when it is all sent already.
-        return self.updateInterest(fd, socket);
     }
 
     // ---- internals --------------------------------------------------------------------------
@@ -466,165 +366,6 @@ pub const Reactor = struct {
         socket.head = 0;
     }
 
-    fn acceptAll(self: *Reactor, listen_fd: i32, listener: *Socket, writer: *RecordWriter) void {
-        var accepted: usize = 0;
-        while (accepted < accepts_per_batch and writer.room() >= 2 and listener.reading) {
-            const fd = switch (sockets.accept(listen_fd)) {
-                .ok => |fd| fd,
-                .err => |err| switch (sockets.acceptFailure(err)) {
-                    .drained => return,
-                    .next => {
-                        // Each failed connection counts toward the batch: the loop stays bounded.
-                        accepted += 1;
-                        continue;
-                    },
-                    .resources, .other => {
-                        writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept));
-                        return;
-                    },
-                },
-            };
-            if (listener.accept_nodelay) sockets.setNoDelay(fd);
-            if (listener.accept_keepalive) sockets.setKeepAlive(fd);
-            switch (self.adopt(fd, .{ .kind = .stream, .reading = true })) {
-                .ok => {
-                    self.counters.accepted += 1;
-                    writer.push(.accepted, listen_fd, fd, 0);
-                },
-                // adopt() has closed the fd already.
-                .err => |err| writer.push(.failed, listen_fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.accept)),
-            }
-            accepted += 1;
-        }
-    }
-
-    fn finishConnect(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
-        const err = sockets.takeError(fd);
-        if (err != .SUCCESS) {
-            // JS closes the socket and may try the next address.
-            socket.reading = false;
-            _ = self.poller.setInterest(fd, .none, socket.interest);
-            socket.interest = .none;
-            writer.push(.connected, fd, @intCast(@intFromEnum(err)), 0);
-            return;
-        }
-        socket.kind = .stream;
-        if (self.updateInterest(fd, socket)) |update_err| {
-            writer.push(.connected, fd, @intCast(@intFromEnum(update_err)), 0);
-            return;
-        }
-        writer.push(.connected, fd, 0, 0);
-        if (socket.queued() > 0) self.flush(fd, socket, writer);
-    }
-
-    fn readSome(self: *Reactor, fd: i32, socket: *Socket, buffer: []u8, start: usize, writer: *RecordWriter) usize {
-        var used = start;
-        var budget: usize = read_bytes_per_batch;
-        while (writer.room() >= 2 and budget > 0) {
-            const room = buffer.len - used;
-            if (room < read_room_min) break; // the next batch reads the rest
-            const wanted = @min(room, budget);
-            switch (sockets.recv(fd, buffer[used..][0..wanted])) {
-                .ok => |count| {
-                    if (count == 0) {
-                        socket.read_eof = true;
-                        _ = self.updateInterest(fd, socket);
-                        writer.push(.eof, fd, 0, 0);
-                        break;
-                    }
-                    writer.pushData(fd, used, count);
-                    self.counters.bytes_in += count;
-                    used += count;
-                    budget -= count;
-                    // A short read means the kernel buffer is empty: skip the EAGAIN round trip.
-                    if (count < wanted) break;
-                },
-                .err => |err| {
-                    if (err == .AGAIN) break;
-                    socket.read_eof = true;
-                    _ = self.updateInterest(fd, socket);
-                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.read));
-                    break;
-                },
-            }
-        }
-        return used;
-    }
-
-    /// Sends file bytes until EAGAIN, the end of the file or `remaining` reaches 0.
-    fn sendfileSome(self: *Reactor, fd: i32, socket: *Socket) ?posix.E {
-        const state = &socket.sendfile.?;
-        while (!state.finished) {
-            const wanted: usize = @intCast(@min(state.remaining, 1 << 30));
-            switch (sockets.sendFile(fd, state.file_fd, &state.offset, wanted)) {
-                .ok => |sent| {
-                    if (sent == 0) {
-                        state.finished = true; // the file is shorter than asked
-                        break;
-                    }
-                    state.sent += sent;
-                    state.remaining -= sent;
-                    self.counters.bytes_out += sent;
-                    if (state.remaining == 0) state.finished = true;
-                },
-                .err => |err| {
-                    if (err == .AGAIN) return null;
-                    return err;
-                },
-            }
-        }
-        return null;
-    }
-
-    fn flush(self: *Reactor, fd: i32, socket: *Socket, writer: *RecordWriter) void {
-        if (socket.sendfile) |_| {
-            if (self.sendfileSome(fd, socket)) |err| {
-                socket.sendfile = null;
-                socket.write_failed = true;
-                socket.queue.clearRetainingCapacity();
-                socket.head = 0;
-                _ = self.updateInterest(fd, socket);
-                writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.sendfile));
-                return;
-            }
-            const state = socket.sendfile.?;
-            if (!state.finished) return; // still waiting for room; interest stays writable
-            socket.sendfile = null;
-            const chunk: u64 = 1 << 31;
-            writer.push(.sendfile_done, fd, @intCast(state.sent / chunk), @intCast(state.sent % chunk));
-            // collect() left room for two records per event: the `written` below fits.
-            std.debug.assert(writer.room() >= 1);
-        }
-        while (socket.queued() > 0) {
-            switch (sockets.send(fd, socket.queue.items[socket.head..])) {
-                .ok => |sent| {
-                    socket.head += sent;
-                    self.counters.bytes_out += sent;
-                },
-                .err => |err| {
-                    if (err == .AGAIN) break;
-                    socket.write_failed = true;
-                    socket.queue.clearRetainingCapacity();
-                    socket.head = 0;
-                    _ = self.updateInterest(fd, socket);
-                    writer.push(.failed, fd, @intCast(@intFromEnum(err)), @intFromEnum(Phase.write));
-                    return;
-                },
-            }
-        }
-        if (socket.queued() == 0) {
-            socket.queue.clearRetainingCapacity();
-            socket.head = 0;
-            // Memory is bounded by the largest backlog; give a big one back once it drained.
-            if (socket.queue.capacity > 1024 * 1024) socket.queue.clearAndFree(self.allocator);
-            if (socket.shutdown_after_flush) {
-                socket.shutdown_after_flush = false;
-                _ = sockets.shutdownWrite(fd);
-            }
-        }
-        _ = self.updateInterest(fd, socket);
-        writer.push(.written, fd, @intCast(@min(socket.queued(), std.math.maxInt(i32))), 0);
-    }
 };
 
 // ---- tests ----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 pub const poller = @import("poller.zig");
 pub const reactor = @import("reactor.zig");
 pub const datagram = @import("datagram.zig");
+pub const stream = @import("stream.zig");
+pub const sendfile = @import("sendfile.zig");
 pub const sockets = @import("sockets.zig");
 pub const mailbox = @import("mailbox.zig");
 
