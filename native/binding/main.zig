@@ -6,6 +6,7 @@ const reactor_lib = @import("reactor");
 const napi = @import("napi.zig");
 const uv = @import("uv.zig");
 const bound = @import("bound_reactor.zig");
+const malloc_tuning = @import("malloc_tuning.zig");
 
 const c = napi.c;
 const Reactor = reactor_lib.reactor.Reactor;
@@ -435,6 +436,7 @@ export fn napi_register_module_v1(env: napi.Env, exports: napi.Value) napi.Value
 }
 
 fn register(env: napi.Env, exports: napi.Value) !void {
+    malloc_tuning.tuneOnce();
     var loop: ?*c.struct_uv_loop_s = null;
     try napi.check(env, c.napi_get_uv_event_loop(env, &loop));
     const state = allocator.create(bound.EnvState) catch return napi.throwType(env, "zloop: out of memory");

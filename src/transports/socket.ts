@@ -121,7 +121,7 @@ export class SocketTransport implements Transport, SocketOwner {
     this.#flow.update(queued);
   }
 
-  /** Writes all the chunks with one send (they are joined first). */
+
   /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
     this.write(joinLines(list));
