@@ -121,7 +121,6 @@ export class SocketTransport implements Transport, SocketOwner {
     this.#flow.update(queued);
   }
 
-
   /** All the chunks with one write (they are joined first). */
   writelines(list: Iterable<Uint8Array | ArrayBufferView | string>): void {
     this.write(joinLines(list));
