@@ -6,10 +6,6 @@ const sockets = @import("sockets.zig");
 const reactor_mod = @import("reactor.zig");
 const Reactor = reactor_mod.Reactor;
 const Socket = reactor_mod.Socket;
-const RecordWriter = reactor_mod.RecordWriter;
-const RecordKind = reactor_mod.RecordKind;
-const Phase = reactor_mod.Phase;
-const ListenOptions = reactor_mod.ListenOptions;
 
 /// Starts sending `count` bytes of `file_fd` from `offset` to a stream socket whose write
 /// queue is empty. Whatever happens after this returns, one sendfile_done (or failed, phase

@@ -9,7 +9,6 @@ const reactor_mod = @import("reactor.zig");
 const Reactor = reactor_mod.Reactor;
 const Socket = reactor_mod.Socket;
 const RecordWriter = reactor_mod.RecordWriter;
-const RecordKind = reactor_mod.RecordKind;
 const Phase = reactor_mod.Phase;
 const ListenOptions = reactor_mod.ListenOptions;
 const sendfile_mod = @import("sendfile.zig");
