@@ -25,6 +25,9 @@ pub const EnvState = struct {
     /// Set by testFailNextCreate(): the next create() fails once its uv handle exists, so a
     /// test can walk the error path that must release every fd exactly once.
     fail_next_create: bool = false,
+    /// Set by testFailNextSetReading(errno): the next setReading() returns -errno without
+    /// touching epoll, so tests can reach the JS handling of a watch that cannot be changed.
+    fail_next_set_reading: u16 = 0,
 };
 
 pub const BoundReactor = struct {
@@ -278,6 +281,15 @@ pub fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
 pub fn testFailNextCreate(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     _ = try napi.args(0, env, info);
     (try envState(env)).fail_next_create = true;
+    return napi.undefinedValue(env);
+}
+
+/// testFailNextSetReading(errno): the next setReading() on this thread returns -errno.
+pub fn testFailNextSetReading(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(1, env, info);
+    const errno = try napi.int32(env, argv[0], "errno");
+    if (errno <= 0 or errno > std.math.maxInt(u16)) return napi.throwType(env, "errno must be a positive errno number");
+    (try envState(env)).fail_next_set_reading = @intCast(errno);
     return napi.undefinedValue(env);
 }
 

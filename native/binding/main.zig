@@ -131,32 +131,30 @@ fn setReading(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const fd = try napi.int32(env, argv[1], "fd");
     var reading = false;
     try napi.check(env, c.napi_get_value_bool(env, argv[2], &reading));
+    const state = self.env_state;
+    if (state.fail_next_set_reading != 0) {
+        const errno: std.posix.E = @enumFromInt(state.fail_next_set_reading);
+        state.fail_next_set_reading = 0;
+        return errnoValue(env, errno);
+    }
     return optionalErrnoValue(env, self.reactor.setReading(fd, reading));
 }
 
-/// closeGracefully(reactor, fd): shuts the write side, reads and drops until the peer's EOF,
-/// then closes (reactor.closeGracefully); the queue must be empty.
-fn closeGracefully(env: napi.Env, info: c.napi_callback_info) !napi.Value {
-    const argv = try napi.args(2, env, info);
-    const self = try bound.openReactor(env, argv[0]);
-    self.reactor.closeGracefully(try napi.int32(env, argv[1], "fd"));
-    return napi.undefinedValue(env);
-}
-
-/// closeLingering(reactor, fd): ends a graceful close still waiting for the peer's EOF.
-fn closeLingering(env: napi.Env, info: c.napi_callback_info) !napi.Value {
-    const argv = try napi.args(2, env, info);
-    const self = try bound.openReactor(env, argv[0]);
-    self.reactor.closeLingering(try napi.int32(env, argv[1], "fd"));
-    return napi.undefinedValue(env);
-}
-
-/// closeSocket(reactor, fd): closes now, dropping anything still queued.
-fn closeSocket(env: napi.Env, info: c.napi_callback_info) !napi.Value {
-    const argv = try napi.args(2, env, info);
-    const self = try bound.openReactor(env, argv[0]);
-    self.reactor.closeSocket(try napi.int32(env, argv[1], "fd"));
-    return napi.undefinedValue(env);
+/// The close exports, (reactor, fd) -> undefined: a close cannot be retried, and the reactor
+/// forgets the fd either way (docs/architecture.md, the error convention).
+///   closeSocket: closes now, dropping anything still queued.
+///   closeGracefully: shuts the write side, reads and drops until the peer's EOF, then closes
+///     (the queue must be empty).
+///   closeLingering: ends a graceful close still waiting for the peer's EOF.
+fn closeExport(comptime close: fn (*Reactor, i32) void) fn (napi.Env, c.napi_callback_info) napi.Thrown!napi.Value {
+    return struct {
+        fn call(env: napi.Env, info: c.napi_callback_info) napi.Thrown!napi.Value {
+            const argv = try napi.args(2, env, info);
+            const self = try bound.openReactor(env, argv[0]);
+            close(&self.reactor, try napi.int32(env, argv[1], "fd"));
+            return napi.undefinedValue(env);
+        }
+    }.call;
 }
 
 /// socketAddress(fd, peer): "host:port", "[v6]:port", a Unix path, or null.
@@ -197,8 +195,10 @@ fn queuedBytes(env: napi.Env, info: c.napi_callback_info) !napi.Value {
 /// closeFd(fd): close(2) on an fd no reactor holds (a hand-off's original); 0 or -errno.
 fn closeFd(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(1, env, info);
-    const rc = std.c.close(try napi.int32(env, argv[0], "fd"));
-    return if (rc < 0) errnoValue(env, std.posix.errno(rc)) else napi.number(env, 0);
+    // Like the other close exports, nothing is returned: Linux and macOS release the fd even
+    // when close(2) reports EINTR or EIO, so there is nothing a caller could retry.
+    _ = std.c.close(try napi.int32(env, argv[0], "fd"));
+    return napi.undefinedValue(env);
 }
 
 /// duplicateFd(fd): a new fd for the same socket, or -errno.
@@ -455,14 +455,15 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "listen", export_(listen) },
         .{ "listenUnix", export_(listenUnix) },
         .{ "testFailNextCreate", export_(bound.testFailNextCreate) },
+        .{ "testFailNextSetReading", export_(bound.testFailNextSetReading) },
         .{ "connect", export_(connect) },
         .{ "connectUnix", export_(connectUnix) },
         .{ "write", export_(write) },
         .{ "shutdownWrite", export_(shutdownWrite) },
         .{ "setReading", export_(setReading) },
-        .{ "closeSocket", export_(closeSocket) },
-        .{ "closeGracefully", export_(closeGracefully) },
-        .{ "closeLingering", export_(closeLingering) },
+        .{ "closeSocket", export_(closeExport(Reactor.closeSocket)) },
+        .{ "closeGracefully", export_(closeExport(Reactor.closeGracefully)) },
+        .{ "closeLingering", export_(closeExport(Reactor.closeLingering)) },
         .{ "socketAddress", export_(socketAddress) },
         .{ "socketsOpen", export_(socketsOpen) },
         .{ "openDatagram", export_(openDatagram) },

@@ -24,6 +24,19 @@ fn collectUntil(reactor: *Reactor, shared: []i32, buffer: []u8, kind: RecordKind
     return error.RecordNeverArrived;
 }
 
+/// A listener on an ephemeral loopback port, a client connected to it, and the server side as
+/// the `accepted` record reported it (at `index` in `shared`).
+const LoopbackPair = struct { listener: i32, client: i32, server: i32, index: usize };
+
+fn loopbackPair(reactor: *Reactor, shared: []i32, buffer: []u8) !LoopbackPair {
+    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
+    const port = sockets.addressOf(listener, .local).?.getPort();
+    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
+    const index = try collectUntil(reactor, shared, buffer, .accepted);
+    try testing.expectEqual(listener, shared[header.ints + index * record_ints + 1]);
+    return .{ .listener = listener, .client = client, .server = shared[header.ints + index * record_ints + 2], .index = index };
+}
+
 test "reactor: a readable pipe becomes one fd_ready record" {
     var reactor = try Reactor.init(testing.allocator);
     defer reactor.deinit();
@@ -56,13 +69,11 @@ test "reactor: accept, connect, echo bytes, eof, and close over loopback TCP" {
     var shared = [_]i32{0} ** (header.ints + record_ints * 16);
     var buffer: [8192]u8 = undefined;
 
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-
-    var index = try collectUntil(&reactor, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
-    try testing.expectEqual(listener, shared[header.ints + index * record_ints + 1]);
+    const pair = try loopbackPair(&reactor, &shared, &buffer);
+    const listener = pair.listener;
+    const client = pair.client;
+    const server = pair.server;
+    var index = pair.index;
 
     try testing.expectEqual(@as(usize, 0), reactor.write(client, "ping").ok);
     index = try collectUntil(&reactor, &shared, &buffer, .data);
@@ -106,11 +117,9 @@ test "reactor: writes the kernel refuses are queued, then flushed in order when 
     var shared = [_]i32{0} ** (header.ints + record_ints * 16);
     var buffer: [64 * 1024]u8 = undefined;
 
-    const listener = reactor.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = reactor.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-    const index = try collectUntil(&reactor, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
+    const pair = try loopbackPair(&reactor, &shared, &buffer);
+    const client = pair.client;
+    const server = pair.server;
     // Stop the server side reading so the client's writes back up.
     try testing.expect(reactor.setReading(server, false) == null);
 
@@ -149,11 +158,10 @@ test "reactor: a socket detached from one reactor is adopted by another and keep
     var shared = [_]i32{0} ** (header.ints + record_ints * 16);
     var buffer: [8192]u8 = undefined;
 
-    const listener = first.listen(try std.net.Address.parseIp("127.0.0.1", 0), .{ .reuse_address = true }).ok;
-    const port = sockets.addressOf(listener, .local).?.getPort();
-    const client = first.connect(try std.net.Address.parseIp("127.0.0.1", port), null).ok;
-    var index = try collectUntil(&first, &shared, &buffer, .accepted);
-    const server = shared[header.ints + index * record_ints + 2];
+    const pair = try loopbackPair(&first, &shared, &buffer);
+    const client = pair.client;
+    const server = pair.server;
+    var index = pair.index;
     try testing.expectEqual(@as(u64, 1), first.counters.accepted);
 
     try testing.expect(first.detachSocket(server) == null);

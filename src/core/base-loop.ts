@@ -59,6 +59,9 @@ export abstract class BaseLoop {
     this._checkClosed();
     checkCallback(callback, 'callback');
     // `arguments`, not a rest parameter: the usual call without arguments allocates no array.
+    // The copy is written out here and in callLater/callAt: one helper taking `arguments` was
+    // measured (1e6 callSoon(cb, 1, 2)) at 350-510 ns a call against 260 ns inline, since passing
+    // `arguments` on materializes it.
     let args = NO_ARGS;
     const count = arguments.length;
     if (count > 1) {

@@ -38,8 +38,8 @@ export interface NativeAddon {
   adoptSocket(reactor: ReactorHandle, fd: number): number;
   /** A new fd for the same socket (close-on-exec), or -errno. */
   duplicateFd(fd: number): number;
-  /** close(2) of an fd no reactor holds; 0 or -errno. */
-  closeFd(fd: number): number;
+  /** close(2) of an fd no reactor holds (nothing to retry: the fd is released either way). */
+  closeFd(fd: number): void;
   /** Bytes the reactor still holds to send on `fd` now (0 if none). */
   queuedBytes(reactor: ReactorHandle, fd: number): number;
   /** [accepted, bytesIn, bytesOut] since the reactor was made. */

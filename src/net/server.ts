@@ -153,7 +153,7 @@ export class Server implements TransportTracker {
   _pauseAccepting(): void {
     if (!this.#serving || this.#closed) return;
     this.#serving = false;
-    for (const listener of this.#listeners) native.setReading(this.#loop._reactor, listener.fd, false);
+    for (const listener of this.#listeners) this.#setAccepting(listener, false);
   }
 
   /** @internal Sharding: `router(fd)` may hand an accepted fd to another loop (returns true). */
@@ -178,7 +178,7 @@ export class Server implements TransportTracker {
   #startAccepting(): void {
     if (this.#serving || this.#closed) return;
     this.#serving = true;
-    for (const listener of this.#listeners) native.setReading(this.#loop._reactor, listener.fd, true);
+    for (const listener of this.#listeners) this.#setAccepting(listener, true);
   }
 
   #onListenerRecord(listener: ListeningSocket, kind: number, a: number): void {
@@ -205,7 +205,6 @@ export class Server implements TransportTracker {
     transport._start();
   }
 
-  /** Out of fds or memory: log it, stop accepting for a second, then try again (asyncio's way). */
   /**
    * The reactor already took the next connection after a failure of the pending one (ECONNABORTED,
    * the network errors of accept(2)); what reaches us is out of resources (EMFILE, ENFILE,
@@ -220,10 +219,30 @@ export class Server implements TransportTracker {
       exception,
       socket: this.#sockets.find((socket) => socket.fd === listener.fd),
     });
-    native.setReading(this.#loop._reactor, listener.fd, false);
+    this.#setAccepting(listener, false);
+    this.#resumeAcceptingLater(listener);
+  }
+
+  #resumeAcceptingLater(listener: ListeningSocket): void {
     this.#loop.callLater(ACCEPT_RETRY_DELAY, () => {
-      if (this.#serving && !this.#closed) native.setReading(this.#loop._reactor, listener.fd, true);
+      if (this.#serving && !this.#closed) this.#setAccepting(listener, true);
     });
+  }
+
+  /**
+   * Starts or stops accepting on one listener. A watch that cannot be changed (epoll_ctl out of
+   * memory) is logged; a listener that could not start is tried again a second later, as after
+   * an accept that ran out of resources; one that could not stop goes on accepting.
+   */
+  #setAccepting(listener: ListeningSocket, accepting: boolean): void {
+    const result = native.setReading(this.#loop._reactor, listener.fd, accepting);
+    if (result >= 0) return;
+    this.#loop.callExceptionHandler({
+      message: accepting ? 'Error on resuming socket.accept()' : 'Error on pausing socket.accept()',
+      exception: systemError(result, 'epoll_ctl'),
+      socket: this.#sockets.find((socket) => socket.fd === listener.fd),
+    });
+    if (accepting) this.#resumeAcceptingLater(listener);
   }
 
   #wakeWaitersIfDone(): void {

@@ -40,88 +40,96 @@ type AnySubprocessProtocol = BaseProtocol & {
   processExited?(): void;
 };
 
-/** The read end of the child's stdout or stderr (asyncio: a read pipe transport). */
-export class SubprocessReadPipe {
-  readonly #owner: SubprocessTransport;
-  readonly #fd: number;
-  readonly #stream: Readable;
-  #closing = false;
-  #paused = false;
+/** What the child's pipes share: their transport, which fd they are, and the one report of their end. */
+abstract class SubprocessPipeEnd {
+  /** @internal */
+  protected readonly _owner: SubprocessTransport;
+  /** @internal 0, 1 or 2: the child's stdin, stdout or stderr. */
+  protected readonly _fd: number;
+  /** @internal */
+  protected _closing = false;
   #lost = false;
 
-  /** @internal */
-  constructor(owner: SubprocessTransport, fd: number, stream: Readable) {
-    this.#owner = owner;
-    this.#fd = fd;
-    this.#stream = stream;
-    stream.on('data', (chunk: Buffer) => owner._schedule(() => {
-      if (!this.#closing) owner._pipeDataReceived(fd, chunk);
-    }));
-    stream.on('end', () => owner._schedule(() => this._lost(null)));
-    stream.on('error', (error: Error) => owner._schedule(() => this._lost(error)));
-    stream.on('close', () => owner._schedule(() => this._lost(null)));
+  constructor(owner: SubprocessTransport, fd: number) {
+    this._owner = owner;
+    this._fd = fd;
   }
 
   /** @internal Runs once, inside the loop. */
   _lost(exc: Error | null): void {
     if (this.#lost) return;
     this.#lost = true;
-    this.#closing = true;
-    this.#owner._pipeConnectionLost(this.#fd, exc);
+    this._closing = true;
+    this._owner._pipeConnectionLost(this._fd, exc);
   }
 
   get _disconnected(): boolean {
     return this.#lost;
   }
 
+  isClosing(): boolean {
+    return this._closing;
+  }
+
+  toString(): string {
+    return `<${this.constructor.name} fd=${this._fd}${this.#lost ? ' closed' : ''}>`;
+  }
+}
+
+/** The read end of the child's stdout or stderr (asyncio: a read pipe transport). */
+export class SubprocessReadPipe extends SubprocessPipeEnd {
+  readonly #stream: Readable;
+  #paused = false;
+
+  /** @internal */
+  constructor(owner: SubprocessTransport, fd: number, stream: Readable) {
+    super(owner, fd);
+    this.#stream = stream;
+    stream.on('data', (chunk: Buffer) => owner._schedule(() => {
+      if (!this._closing) owner._pipeDataReceived(fd, chunk);
+    }));
+    stream.on('end', () => owner._schedule(() => this._lost(null)));
+    stream.on('error', (error: Error) => owner._schedule(() => this._lost(error)));
+    stream.on('close', () => owner._schedule(() => this._lost(null)));
+  }
+
   pauseReading(): void {
-    if (this.#closing || this.#paused) return;
+    if (this._closing || this.#paused) return;
     this.#paused = true;
     this.#stream.pause();
   }
 
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this._closing || !this.#paused) return;
     this.#paused = false;
     this.#stream.resume();
   }
 
   isReading(): boolean {
-    return !this.#paused && !this.#closing;
+    return !this.#paused && !this._closing;
   }
 
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
+    if (this._closing) return;
+    this._closing = true;
     this.#stream.destroy();
-  }
-
-  isClosing(): boolean {
-    return this.#closing;
   }
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#stream : defaultValue;
   }
-
-  toString(): string {
-    return `<SubprocessReadPipe fd=${this.#fd}${this.#lost ? ' closed' : ''}>`;
-  }
 }
 
 /** The write end of the child's stdin (asyncio: a write pipe transport). */
-export class SubprocessWritePipe {
-  readonly #owner: SubprocessTransport;
+export class SubprocessWritePipe extends SubprocessPipeEnd {
   readonly #stream: Writable;
-  #closing = false;
-  #lost = false;
   #writesAfterLost = 0;
   /** The marks apply to Node's stream buffer; the transport relays pause/resume to its protocol. */
   readonly #flow: WriteFlowControl;
 
   /** @internal */
   constructor(owner: SubprocessTransport, stream: Writable) {
-    this.#owner = owner;
+    super(owner, 0);
     this.#stream = stream;
     const relay = { pauseWriting: () => owner._pauseWriting(), resumeWriting: () => owner._resumeWriting() };
     this.#flow = new WriteFlowControl(owner._loopForErrors, this, () => relay);
@@ -131,27 +139,15 @@ export class SubprocessWritePipe {
     stream.on('close', () => owner._schedule(() => this._lost(null)));
   }
 
-  /** @internal */
-  _lost(exc: Error | null): void {
-    if (this.#lost) return;
-    this.#lost = true;
-    this.#closing = true;
-    this.#owner._pipeConnectionLost(0, exc);
-  }
-
-  get _disconnected(): boolean {
-    return this.#lost;
-  }
-
   write(data: Uint8Array | ArrayBufferView | string): void {
     const bytes = toBytes(data);
     if (bytes.length === 0) return;
-    if (this.#lost || this.#closing) {
+    if (this._disconnected || this._closing) {
       if (++this.#writesAfterLost === 5) console.warn('pipe closed by peer or os.write(pipe, data) raised exception.');
       return;
     }
     // A copy: Node's stream keeps the chunk until the kernel takes it, the caller may reuse it now.
-    this.#stream.write(Buffer.from(bytes), () => this.#owner._schedule(() => this.#maybeResume()));
+    this.#stream.write(Buffer.from(bytes), () => this._owner._schedule(() => this.#maybeResume()));
     this.#flow.update(this.#stream.writableLength);
   }
 
@@ -161,7 +157,7 @@ export class SubprocessWritePipe {
   }
 
   #maybeResume(): void {
-    if (this.#flow.paused && !this.#lost) this.#flow.update(this.#stream.writableLength);
+    if (this.#flow.paused && !this._disconnected) this.#flow.update(this.#stream.writableLength);
   }
 
   canWriteEof(): boolean {
@@ -170,8 +166,8 @@ export class SubprocessWritePipe {
 
   /** Closes the child's stdin once what was written is sent (for a pipe, EOF is the close). */
   writeEof(): void {
-    if (this.#closing) return;
-    this.#closing = true;
+    if (this._closing) return;
+    this._closing = true;
     this.#stream.end();
   }
 
@@ -180,16 +176,12 @@ export class SubprocessWritePipe {
   }
 
   abort(): void {
-    this.#closing = true;
+    this._closing = true;
     this.#stream.destroy();
   }
 
-  isClosing(): boolean {
-    return this.#closing;
-  }
-
   getWriteBufferSize(): number {
-    return this.#lost ? 0 : this.#stream.writableLength;
+    return this._disconnected ? 0 : this.#stream.writableLength;
   }
 
   setWriteBufferLimits(high?: number | null, low?: number | null): void {
@@ -202,10 +194,6 @@ export class SubprocessWritePipe {
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#stream : defaultValue;
-  }
-
-  toString(): string {
-    return `<SubprocessWritePipe fd=0${this.#lost ? ' closed' : ''}>`;
   }
 }
 

@@ -3,6 +3,7 @@
 // file holds both sides: the sender's record of fds in flight and the receiver's adoption.
 import type { EventLoop } from '../io/event-loop.js';
 import { native } from '../io/native.js';
+import { systemError } from '../net/system-error.js';
 import type { Server } from '../net/server.js';
 import { ADOPT_CONNECTION, CONNECTION_ADOPTED, CONNECTION_REFUSED } from './shard-protocol.js';
 import type { LoopRef } from '../threads/threadsafe.js';
@@ -54,8 +55,12 @@ export class HandOff {
       ref.callSoonThreadsafe(ADOPT_CONNECTION, fd, this.#id);
     } catch {
       // That shard closed just now: serve the connection here after all.
-      native.adoptSocket(this.#loop._reactor, fd);
-      return false;
+      const adopted = native.adoptSocket(this.#loop._reactor, fd);
+      if (adopted >= 0) return false;
+      // It cannot be watched again (epoll_ctl out of memory): it ends rather than leaks.
+      native.closeFd(fd);
+      this.#loop.callExceptionHandler({ message: 'Shard could not take back a connection', exception: systemError(adopted, 'epoll_ctl') });
+      return true;
     }
     this.#inFlight.set(fd, { target, ref });
     return true;

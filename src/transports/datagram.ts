@@ -7,15 +7,14 @@
 // (EAGAIN, ENOBUFS) is queued whole in the reactor and sent when the socket is writable, with
 // WRITTEN records driving asyncio's write-buffer water marks. Errors of one datagram (an ICMP
 // "port unreachable" on a connected socket, EMSGSIZE, ...) go to errorReceived; the endpoint stays.
-import { WriteFlowControl } from './flow-control.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNSPEC } from '../net/dns.js';
-import type { IoLoop, SocketOwner } from '../io/io-loop.js';
+import type { IoLoop } from '../io/io-loop.js';
 import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind } from '../io/native.js';
 import { type SystemError, systemError } from '../net/system-error.js';
-import { parseAddress, TransportSocket } from './socket.js';
-import { callConnectionLost, toBytes } from './transport-core.js';
+import { ReactorSocketTransport } from './socket-core.js';
+import { toBytes } from './transport-core.js';
 import { checkCallback, checkPort } from '../core/validate.js';
 
 /** [host, port], as asyncio's (host, port) tuples; IPv6 hosts without brackets. */
@@ -76,57 +75,34 @@ export type CreateDatagramEndpointOptions = {
   reuseAddress?: boolean;
 };
 
-/** asyncio's default high-water mark for datagram transports, low = high / 4. */
 /** Sender addresses remembered per transport so a busy peer costs no string formatting. */
 const ADDRESS_CACHE_MAX = 4096;
 
-export class DatagramTransport implements SocketOwner {
-  readonly #loop: IoLoop;
-  readonly #fd: number;
-  readonly #family: 'IPv4' | 'IPv6';
-  #protocol: AnyDatagramProtocol;
+export class DatagramTransport extends ReactorSocketTransport<AnyDatagramProtocol> {
   /** The connected peer (remoteAddr as resolved), or null. */
   readonly #address: DatagramAddress | null;
-  #closing = false;
-  #lost = false;
-  #bufferSize = 0;
-  readonly #flow: WriteFlowControl;
   #sendsAfterLost = 0;
   /** Sends waiting for a host name to resolve keep later sends behind them, in order. */
   #pending: Promise<void> | null = null;
   #pendingCount = 0;
   readonly #addresses = new Map<number, DatagramAddress>();
-  #socket: TransportSocket | undefined;
 
   /** @internal Made by createDatagramEndpoint; the reactor already reads the socket. */
   constructor(loop: IoLoop, fd: number, family: 'IPv4' | 'IPv6', protocol: AnyDatagramProtocol, address: DatagramAddress | null) {
-    this.#loop = loop;
-    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
-    this.#fd = fd;
-    this.#family = family;
-    this.#protocol = protocol;
+    super(loop, fd, family, protocol);
     this.#address = address;
-    loop._registerSocket(fd, this);
-  }
-
-  /** @internal */
-  _start(): void {
-    try {
-      this.#protocol.connectionMade(this);
-    } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
-    }
   }
 
   /** @internal */
   _onSocketRecord(kind: number, a: number, b: number): void {
-    if (this.#lost) return;
+    if (this._lost) return;
     switch (kind) {
       case RecordKind.datagram:
         this.#onDatagram(a, b);
         break;
       case RecordKind.written:
-        this.#onWritten();
+        this._refreshWriteBuffer();
+        if (this._bufferSize === 0 && this._closing && this.#pendingCount === 0) this._release(null);
         break;
       case RecordKind.failed:
         this.#errorReceived(systemError(a, b === FailedPhase.write ? 'sendto' : 'recvfrom'));
@@ -152,13 +128,13 @@ export class DatagramTransport implements SocketOwner {
       }
       if (this.#address !== null) host = null; // connected: send(), as asyncio does
     }
-    if (this.#closing || this.#lost) {
+    if (this._closing || this._lost) {
       if (++this.#sendsAfterLost === 5) console.warn('socket.sendto() raised exception.');
       return;
     }
     // Copied now: the caller may reuse its buffer while a name resolves.
     if (host !== null && isIP(host) === 0) {
-      this.#sendLater(Buffer.from(bytes), resolveHost(host, this.#family === 'IPv6' ? 6 : 4), port);
+      this.#sendLater(Buffer.from(bytes), resolveHost(host, this._family === 'IPv6' ? 6 : 4), port);
       return;
     }
     if (this.#pendingCount > 0) {
@@ -169,73 +145,29 @@ export class DatagramTransport implements SocketOwner {
   }
 
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (this.#lost || this.#loop.isClosed()) return;
-    native.setReading(this.#loop._reactor, this.#fd, false);
-    if (this.#bufferSize === 0 && this.#pendingCount === 0) this.#release(null);
+    if (this._closing) return;
+    this._closing = true;
+    if (this._lost || this._loop.isClosed()) return;
+    this._setReading(false);
+    if (this._bufferSize === 0 && this.#pendingCount === 0) this._release(null);
   }
 
   abort(): void {
-    this.#closing = true;
-    this.#release(null);
-  }
-
-  isClosing(): boolean {
-    return this.#closing;
-  }
-
-  /** Bytes of datagrams the kernel has not taken yet (each with a small header). */
-  getWriteBufferSize(): number {
-    return this.#bufferSize;
-  }
-
-  setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    this.#flow.setLimits(high, low, this.#bufferSize);
-  }
-
-  getWriteBufferLimits(): [low: number, high: number] {
-    return this.#flow.limits();
-  }
-
-  getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
-    switch (name) {
-      case 'socket':
-        this.#socket ??= new TransportSocket(this.#fd, this.#family);
-        return this.#socket;
-      case 'sockname':
-        return this.#lost ? defaultValue : (parseAddress(native.socketAddress(this.#fd, false), this.#family) ?? defaultValue);
-      case 'peername':
-        return this.#lost ? defaultValue : (parseAddress(native.socketAddress(this.#fd, true), this.#family) ?? defaultValue);
-      default:
-        return defaultValue;
-    }
-  }
-
-  getProtocol(): AnyDatagramProtocol {
-    return this.#protocol;
-  }
-
-  setProtocol(protocol: AnyDatagramProtocol): void {
-    this.#protocol = protocol;
-  }
-
-  toString(): string {
-    const state = this.#lost ? 'closed' : this.#closing ? 'closing' : 'open';
-    return `<DatagramTransport fd=${this.#fd} ${state}>`;
+    this._closing = true;
+    this._release(null);
   }
 
   // ---- internals --------------------------------------------------------------------------
 
   #send(bytes: Uint8Array, host: string | null, port: number): void {
-    if (this.#lost) return;
-    const queued = native.sendDatagram(this.#loop._reactor, this.#fd, bytes, host, port);
+    if (this._lost) return;
+    const queued = native.sendDatagram(this._loop._reactor, this._fd, bytes, host, port);
     if (queued < 0) {
       this.#errorReceived(systemError(queued, 'sendto', host ?? this.#address?.[0], host === null ? this.#address?.[1] : port));
       return;
     }
-    this.#bufferSize = queued;
-    this.#flow.update(queued);
+    this._bufferSize = queued;
+    this._flow.update(queued);
   }
 
   #sendLater(bytes: Buffer, host: Promise<string | null>, port: number): void {
@@ -246,29 +178,29 @@ export class DatagramTransport implements SocketOwner {
       .then(
         (address) => this.#send(bytes, address, port),
         (error: unknown) => {
-          if (!this.#lost) this.#errorReceived(error instanceof Error ? error : new Error(String(error)));
+          if (!this._lost) this.#errorReceived(error instanceof Error ? error : new Error(String(error)));
         },
       )
       .finally(() => {
         if (--this.#pendingCount === 0) {
           this.#pending = null;
-          if (this.#closing && this.#bufferSize === 0) this.#release(null);
+          if (this._closing && this._bufferSize === 0) this._release(null);
         }
       });
     this.#pending = next;
   }
 
   #onDatagram(offset: number, length: number): void {
-    const source = this.#loop._receiveBuffer;
+    const source = this._loop._receiveBuffer;
     const addr = this.#addressAt(source, offset);
     const start = offset + DATAGRAM_ADDRESS_BYTES;
     // A copy the protocol owns: the receive buffer is reused by the next batch.
     const data = Buffer.allocUnsafe(length);
     source.copy(data, 0, start, start + length);
     try {
-      this.#protocol.datagramReceived(data, addr);
+      this._protocol.datagramReceived(data, addr);
     } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.datagramReceived() call failed.');
+      this._fatalError(exception, 'Fatal error: protocol.datagramReceived() call failed.');
     }
   }
 
@@ -295,36 +227,12 @@ export class DatagramTransport implements SocketOwner {
     return Object.freeze(['', 0] as const);
   }
 
-  /** As SocketTransport's: the record's count may be stale, so the reactor is asked again. */
-  #onWritten(): void {
-    this.#bufferSize = native.queuedBytes(this.#loop._reactor, this.#fd);
-    this.#flow.update(this.#bufferSize);
-    // resumeWriting() may have sent more: decide on the buffer as it is after the protocol ran.
-    if (this.#bufferSize === 0 && this.#closing && this.#pendingCount === 0) this.#release(null);
-  }
-
   #errorReceived(exc: Error): void {
     try {
-      this.#protocol.errorReceived(exc);
+      this._protocol.errorReceived(exc);
     } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.errorReceived() call failed.');
+      this._fatalError(exception, 'Fatal error: protocol.errorReceived() call failed.');
     }
-  }
-
-  #fatalError(exception: unknown, message: string): void {
-    this.#loop.callExceptionHandler({ message, exception, transport: this, protocol: this.#protocol });
-    this.#closing = true;
-    this.#release(exception instanceof Error ? exception : new Error(String(exception)));
-  }
-
-  /** Closes the socket now and schedules connectionLost(exc). Runs once. */
-  #release(exc: Error | null): void {
-    if (this.#lost) return;
-    this.#lost = true;
-    this.#bufferSize = 0;
-    this.#loop._releaseSocket(this.#fd);
-    if (this.#loop.isClosed()) return;
-    this.#loop.callSoon(() => callConnectionLost(this.#loop, this, this.#protocol, exc));
   }
 }
 

@@ -6,7 +6,7 @@ import type { ExceptionContext } from '../core/loop-types.js';
 /** asyncio's default high-water mark; the low-water mark defaults to a quarter of it. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;
 
-type FlowProtocol = { pauseWriting?(): void; resumeWriting?(): void };
+export type FlowProtocol = { pauseWriting?(): void; resumeWriting?(): void };
 type ExceptionOwner = { callExceptionHandler(context: ExceptionContext): void };
 
 export class WriteFlowControl {

@@ -10,13 +10,12 @@
 //   read pipe:  connectionMade -> dataReceived* -> eofReceived? -> connectionLost
 //   write pipe: connectionMade -> (pauseWriting -> resumeWriting)* -> connectionLost
 // The transport owns the fd: it closes it after connectionLost, as asyncio closes its pipe.
-import { WriteFlowControl } from './flow-control.js';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import type { IoLoop } from '../io/io-loop.js';
 import { native } from '../io/native.js';
 import type { AnyProtocol, ProtocolFactory } from '../net/protocols.js';
 import { systemError } from '../net/system-error.js';
-import { callConnectionLost, joinLines, toBytes } from './transport-core.js';
+import { asError, callConnectionLost, joinLines, toBytes, TransportCore, WritableTransportCore } from './transport-core.js';
 import { checkFd } from '../core/validate.js';
 
 /** asyncio's max_size for one read of a pipe. */
@@ -59,229 +58,197 @@ function isPipeGone(error: unknown): boolean {
   return code === 'EPIPE' || code === 'ECONNRESET';
 }
 
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
-}
+/** The fd a pipe transport owns: closed once, after connectionLost, as asyncio closes its pipe. */
+class OwnedPipe {
+  readonly info: PipeInfo;
+  closed = false;
 
-export class ReadPipeTransport {
-  readonly #loop: IoLoop;
-  readonly #fd: number;
-  #protocol: AnyProtocol;
-  #closing = false;
-  #paused = false;
-  #fdClosed = false;
-  readonly #info: PipeInfo;
-
-  /** @internal Use loop.connectReadPipe. */
-  constructor(loop: IoLoop, fd: number, protocol: AnyProtocol) {
-    this.#loop = loop;
-    this.#fd = fd;
-    this.#protocol = protocol;
-    this.#info = new PipeInfo(fd);
-    pipeKind(fd);
-    makeNonBlocking(fd);
-    loop.callSoon(() => this.#connectionMade());
-    // Reading starts after connectionMade has run, as asyncio schedules _add_reader behind it.
-    loop.callSoon(() => {
-      if (!this.#closing && !this.#paused) this.#loop.addReader(this.#fd, this.#onReadable);
-    });
+  constructor(readonly fd: number) {
+    this.info = new PipeInfo(fd);
   }
 
-  #connectionMade(): void {
+  /** connectionLost(exc) on `transport`'s protocol, then the fd is closed whatever it threw. */
+  lost(loop: IoLoop, transport: TransportCore<AnyProtocol, IoLoop>, exc: Error | null): void {
+    if (this.closed) return;
     try {
-      this.#protocol.connectionMade(this as never);
-    } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
+      callConnectionLost(loop, transport, transport.getProtocol(), exc);
+    } finally {
+      this.close();
     }
   }
 
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  state(closing: boolean): string {
+    return this.closed ? 'closed' : closing ? 'closing' : 'open';
+  }
+}
+
+export class ReadPipeTransport extends TransportCore<AnyProtocol, IoLoop> {
+  readonly #pipe: OwnedPipe;
+  #paused = false;
+
+  /** @internal Use loop.connectReadPipe. */
+  constructor(loop: IoLoop, fd: number, protocol: AnyProtocol) {
+    super(loop, protocol);
+    this.#pipe = new OwnedPipe(fd);
+    pipeKind(fd);
+    makeNonBlocking(fd);
+    loop.callSoon(() => this._start());
+    // Reading starts after connectionMade has run, as asyncio schedules _add_reader behind it.
+    loop.callSoon(() => {
+      if (!this._closing && !this.#paused) this._loop.addReader(fd, this.#onReadable);
+    });
+  }
+
   readonly #onReadable = (): void => {
-    if (this.#closing) return;
+    if (this._closing) return;
     const buffer = Buffer.allocUnsafe(READ_MAX_BYTES);
     let count: number;
     try {
-      count = readSync(this.#fd, buffer, 0, READ_MAX_BYTES, null);
+      count = readSync(this.#pipe.fd, buffer, 0, READ_MAX_BYTES, null);
     } catch (error) {
       if (isEagain(error)) return;
-      this.#fatalError(error, 'Fatal read error on pipe transport');
+      this._fatalError(error, 'Fatal read error on pipe transport');
       return;
     }
     if (count > 0) {
       // A copy of its own for the protocol (it may keep it), sized to what arrived.
       const data = count < READ_MAX_BYTES / 2 ? Buffer.from(buffer.subarray(0, count)) : buffer.subarray(0, count);
       try {
-        this.#protocol.dataReceived?.(data);
+        this._protocol.dataReceived?.(data);
       } catch (exception) {
-        this.#fatalError(exception, 'Fatal error: protocol.dataReceived() call failed.');
+        this._fatalError(exception, 'Fatal error: protocol.dataReceived() call failed.');
       }
       return;
     }
     // EOF: the write end is closed.
-    this.#closing = true;
-    this.#loop.removeReader(this.#fd);
-    this.#loop.callSoon(() => {
+    this._closing = true;
+    this._loop.removeReader(this.#pipe.fd);
+    this._loop.callSoon(() => {
       try {
-        this.#protocol.eofReceived?.();
+        this._protocol.eofReceived?.();
       } catch (exception) {
-        this.#loop.callExceptionHandler({ message: 'Exception in callback protocol.eofReceived()', exception, transport: this, protocol: this.#protocol });
+        this._loop.callExceptionHandler({ message: 'Exception in callback protocol.eofReceived()', exception, transport: this, protocol: this._protocol });
       }
     });
-    this.#loop.callSoon(() => this.#callConnectionLost(null));
+    this._loop.callSoon(() => this.#callConnectionLost(null));
   };
 
   pauseReading(): void {
-    if (this.#closing || this.#paused) return;
+    if (this._closing || this.#paused) return;
     this.#paused = true;
-    this.#loop.removeReader(this.#fd);
+    this._loop.removeReader(this.#pipe.fd);
   }
 
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this._closing || !this.#paused) return;
     this.#paused = false;
-    this.#loop.addReader(this.#fd, this.#onReadable);
+    this._loop.addReader(this.#pipe.fd, this.#onReadable);
   }
 
   isReading(): boolean {
-    return !this.#paused && !this.#closing;
+    return !this.#paused && !this._closing;
   }
 
   /** Stops reading; connectionLost(null) follows and the fd is closed. */
   close(): void {
-    if (!this.#closing) this.#close(null);
-  }
-
-  isClosing(): boolean {
-    return this.#closing;
+    if (!this._closing) this.#close(null);
   }
 
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
-    return name === 'pipe' ? this.#info : defaultValue;
-  }
-
-  getProtocol(): AnyProtocol {
-    return this.#protocol;
-  }
-
-  setProtocol(protocol: AnyProtocol): void {
-    this.#protocol = protocol;
+    return name === 'pipe' ? this.#pipe.info : defaultValue;
   }
 
   toString(): string {
-    return `<ReadPipeTransport fd=${this.#fd} ${this.#fdClosed ? 'closed' : this.#closing ? 'closing' : 'open'}>`;
+    return `<ReadPipeTransport fd=${this.#pipe.fd} ${this.#pipe.state(this._closing)}>`;
   }
 
-  #fatalError(exception: unknown, message: string): void {
-    // EIO on a pty whose other side went away is the normal end, as asyncio treats it.
-    if ((exception as NodeJS.ErrnoException)?.code !== 'EIO') {
-      this.#loop.callExceptionHandler({ message, exception, transport: this, protocol: this.#protocol });
-    }
+  /** @internal EIO on a pty whose other side went away is the normal end, as asyncio treats it. */
+  protected _fatalError(exception: unknown, message: string): void {
+    if ((exception as NodeJS.ErrnoException)?.code !== 'EIO') this._report(exception, message);
     this.#close(asError(exception));
   }
-
   #close(exc: Error | null): void {
-    this.#closing = true;
-    if (this.#loop.isClosed()) {
-      this.#closeFd();
+    this._closing = true;
+    if (this._loop.isClosed()) {
+      this.#pipe.close();
       return;
     }
-    this.#loop.removeReader(this.#fd);
-    this.#loop.callSoon(() => this.#callConnectionLost(exc));
+    this._loop.removeReader(this.#pipe.fd);
+    this._loop.callSoon(() => this.#callConnectionLost(exc));
   }
 
   #callConnectionLost(exc: Error | null): void {
-    try {
-      callConnectionLost(this.#loop, this, this.#protocol, exc);
-    } finally {
-      this.#closeFd();
-    }
-  }
-
-  #closeFd(): void {
-    if (this.#fdClosed) return;
-    this.#fdClosed = true;
-    closeSync(this.#fd);
+    this.#pipe.lost(this._loop, this, exc);
   }
 }
 
-export class WritePipeTransport {
-  readonly #loop: IoLoop;
-  readonly #fd: number;
-  #protocol: AnyProtocol;
+export class WritePipeTransport extends WritableTransportCore<AnyProtocol, IoLoop> {
+  readonly #pipe: OwnedPipe;
   readonly #kind: PipeKind;
-  readonly #info: PipeInfo;
   /** Bytes the kernel did not take yet, oldest first. */
   #buffer: Uint8Array[] = [];
-  #bufferSize = 0;
-  #closing = false;
   /** Non-zero once the pipe is lost: counts writes made after that. */
   #connLost = 0;
-  #fdClosed = false;
   #watchingClose = false;
-  readonly #flow: WriteFlowControl;
 
   /** @internal Use loop.connectWritePipe. */
   constructor(loop: IoLoop, fd: number, protocol: AnyProtocol) {
-    this.#loop = loop;
-    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
-    this.#fd = fd;
-    this.#protocol = protocol;
-    this.#info = new PipeInfo(fd);
+    super(loop, protocol);
+    this.#pipe = new OwnedPipe(fd);
     this.#kind = pipeKind(fd);
     makeNonBlocking(fd);
-    loop.callSoon(() => this.#connectionMade());
+    loop.callSoon(() => this._start());
     // On a pipe, the write end polls readable (EPOLLERR) once the read end is closed: asyncio
     // watches for it to notice a reader that went away while nothing is being written. A
     // socket is not watched: its peer may send data, which is not a close.
     if (this.#kind === 'fifo') {
       loop.callSoon(() => {
-        if (this.#closing || this.#fdClosed) return;
+        if (this._closing || this.#pipe.closed) return;
         this.#watchingClose = true;
-        this.#loop.addReader(this.#fd, this.#onReadEndClosed);
+        this._loop.addReader(fd, this.#onReadEndClosed);
       });
     }
   }
 
-  #connectionMade(): void {
-    try {
-      this.#protocol.connectionMade(this as never);
-    } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
-    }
-  }
-
   readonly #onReadEndClosed = (): void => {
-    if (this.#bufferSize > 0) this.#close(Object.assign(new Error(`write EPIPE: the read end of pipe fd ${this.#fd} was closed`), { code: 'EPIPE' }));
+    if (this._bufferSize > 0) this.#close(Object.assign(new Error(`write EPIPE: the read end of pipe fd ${this.#pipe.fd} was closed`), { code: 'EPIPE' }));
     else this.#close(null);
   };
 
   write(data: Uint8Array | ArrayBufferView | string): void {
     const bytes = toBytes(data);
     if (bytes.length === 0) return;
-    if (this.#connLost > 0 || this.#closing) {
+    if (this.#connLost > 0 || this._closing) {
       if (this.#connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) console.warn('pipe closed by peer or os.write(pipe, data) raised exception.');
       this.#connLost++;
       return;
     }
     let rest = bytes;
-    if (this.#bufferSize === 0) {
+    if (this._bufferSize === 0) {
       let written = 0;
       try {
-        written = writeSync(this.#fd, bytes);
+        written = writeSync(this.#pipe.fd, bytes);
       } catch (error) {
         if (!isEagain(error)) {
           this.#connLost++;
-          this.#fatalError(error, 'Fatal write error on pipe transport');
+          this._fatalError(error, 'Fatal write error on pipe transport');
           return;
         }
       }
       if (written === bytes.length) return;
       rest = bytes.subarray(written);
-      this.#loop.addWriter(this.#fd, this.#onWritable);
+      this._loop.addWriter(this.#pipe.fd, this.#onWritable);
     }
     // A copy: the caller may reuse its buffer once write() returns.
     this.#buffer.push(Uint8Array.prototype.slice.call(rest));
-    this.#bufferSize += rest.length;
-    this.#flow.update(this.#bufferSize);
+    this._bufferSize += rest.length;
+    this._flow.update(this._bufferSize);
   }
 
   /** All the chunks with one write (they are joined first). */
@@ -290,29 +257,29 @@ export class WritePipeTransport {
   }
 
   readonly #onWritable = (): void => {
-    if (this.#bufferSize === 0 || this.#fdClosed) return;
+    if (this._bufferSize === 0 || this.#pipe.closed) return;
     const data = this.#buffer.length === 1 ? this.#buffer[0]! : Buffer.concat(this.#buffer);
     this.#buffer = [data];
     let written = 0;
     try {
-      written = writeSync(this.#fd, data);
+      written = writeSync(this.#pipe.fd, data);
     } catch (error) {
       if (isEagain(error)) return;
       this.#buffer = [];
-      this.#bufferSize = 0;
+      this._bufferSize = 0;
       this.#connLost++;
       // asyncio removes the writer before the error is reported.
-      this.#loop.removeWriter(this.#fd);
-      this.#fatalError(error, 'Fatal write error on pipe transport');
+      this._loop.removeWriter(this.#pipe.fd);
+      this._fatalError(error, 'Fatal write error on pipe transport');
       return;
     }
     if (written === data.length) {
       this.#buffer = [];
-      this.#bufferSize = 0;
-      this.#loop.removeWriter(this.#fd);
-      this.#flow.update(0);
+      this._bufferSize = 0;
+      this._loop.removeWriter(this.#pipe.fd);
+      this._flow.update(0);
       // resumeWriting() may have written more and closed: only an empty buffer ends the pipe.
-      if (this.#closing && this.#bufferSize === 0) {
+      if (this._closing && this._bufferSize === 0) {
         this.#stopWatchingClose();
         this.#callConnectionLost(null);
       }
@@ -320,8 +287,8 @@ export class WritePipeTransport {
     }
     if (written > 0) {
       this.#buffer = [data.subarray(written)];
-      this.#bufferSize -= written;
-      this.#flow.update(this.#bufferSize);
+      this._bufferSize -= written;
+      this._flow.update(this._bufferSize);
     }
   };
 
@@ -331,18 +298,18 @@ export class WritePipeTransport {
 
   /** For a pipe, EOF is the close of the write end: once the buffer drains, connectionLost(null). */
   writeEof(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (this.#bufferSize === 0) {
+    if (this._closing) return;
+    this._closing = true;
+    if (this._bufferSize === 0) {
       this.#stopWatchingClose();
-      if (this.#loop.isClosed()) this.#closeFd();
-      else this.#loop.callSoon(() => this.#callConnectionLost(null));
+      if (this._loop.isClosed()) this.#pipe.close();
+      else this._loop.callSoon(() => this.#callConnectionLost(null));
     }
   }
 
   /** Closes once everything written has been sent. */
   close(): void {
-    if (!this.#closing) this.writeEof();
+    if (!this._closing) this.writeEof();
   }
 
   /** Closes at once, dropping what is buffered. */
@@ -350,80 +317,42 @@ export class WritePipeTransport {
     this.#close(null);
   }
 
-  isClosing(): boolean {
-    return this.#closing;
-  }
-
-  getWriteBufferSize(): number {
-    return this.#bufferSize;
-  }
-
-  setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    this.#flow.setLimits(high, low, this.#bufferSize);
-  }
-
-  getWriteBufferLimits(): [low: number, high: number] {
-    return this.#flow.limits();
-  }
-
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
-    return name === 'pipe' ? this.#info : defaultValue;
-  }
-
-  getProtocol(): AnyProtocol {
-    return this.#protocol;
-  }
-
-  setProtocol(protocol: AnyProtocol): void {
-    this.#protocol = protocol;
+    return name === 'pipe' ? this.#pipe.info : defaultValue;
   }
 
   toString(): string {
-    return `<WritePipeTransport fd=${this.#fd} ${this.#fdClosed ? 'closed' : this.#closing ? 'closing' : 'open'} bufsize=${this.#bufferSize}>`;
+    return `<WritePipeTransport fd=${this.#pipe.fd} ${this.#pipe.state(this._closing)} bufsize=${this._bufferSize}>`;
   }
 
-  #fatalError(exception: unknown, message: string): void {
-    // A reader that went away (EPIPE) is how pipes end; asyncio reports it only in debug mode.
-    if (!isPipeGone(exception)) {
-      this.#loop.callExceptionHandler({ message, exception, transport: this, protocol: this.#protocol });
-    }
+  /** @internal A reader that went away (EPIPE) is how pipes end; asyncio reports it only in debug mode. */
+  protected _fatalError(exception: unknown, message: string): void {
+    if (!isPipeGone(exception)) this._report(exception, message);
     this.#close(asError(exception));
   }
-
   #stopWatchingClose(): void {
     if (!this.#watchingClose) return;
     this.#watchingClose = false;
-    this.#loop.removeReader(this.#fd);
+    this._loop.removeReader(this.#pipe.fd);
   }
 
   #close(exc: Error | null): void {
-    if (this.#fdClosed) return;
-    this.#closing = true;
+    if (this.#pipe.closed) return;
+    this._closing = true;
     this.#buffer = [];
-    this.#bufferSize = 0;
-    if (this.#loop.isClosed()) {
-      this.#closeFd();
+    this._bufferSize = 0;
+    if (this._loop.isClosed()) {
+      this.#pipe.close();
       return;
     }
-    this.#loop.removeWriter(this.#fd);
+    this._loop.removeWriter(this.#pipe.fd);
     this.#stopWatchingClose();
     this.#connLost++;
-    this.#loop.callSoon(() => this.#callConnectionLost(exc));
+    this._loop.callSoon(() => this.#callConnectionLost(exc));
   }
 
   #callConnectionLost(exc: Error | null): void {
-    if (this.#fdClosed) return;
-    try {
-      callConnectionLost(this.#loop, this, this.#protocol, exc);
-    } finally {
-      this.#closeFd();
-    }
-  }
-
-  #closeFd(): void {
-    if (this.#fdClosed) return;
-    this.#fdClosed = true;
-    closeSync(this.#fd);
+    this.#pipe.lost(this._loop, this, exc);
   }
 }
 

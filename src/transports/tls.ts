@@ -16,9 +16,8 @@ import tls from 'node:tls';
 import type { TimerHandle } from '../core/handles.js';
 import type { IoLoop } from '../io/io-loop.js';
 import type { AnyProtocol } from '../net/protocols.js';
-import { WriteFlowControl } from './flow-control.js';
 import type { Transport } from './socket.js';
-import { callConnectionLost, joinLines, toBytes } from './transport-core.js';
+import { callConnectionLost, feedBufferedProtocol, joinLines, toBytes, WritableTransportCore } from './transport-core.js';
 import { type RawSide, SSLProtocol } from './tls-raw-protocol.js';
 import { type TlsSetup, tlsSocketOver } from './tls-setup.js';
 
@@ -26,10 +25,8 @@ import { type TlsSetup, tlsSocketOver } from './tls-setup.js';
 export type HandshakeDone = (error: Error | null, transport: SSLTransport | null) => void;
 
 /** The transport the user's protocol gets on a TLS connection (asyncio _SSLProtocolTransport). */
-export class SSLTransport implements Transport, RawSide {
-  readonly #loop: IoLoop;
+export class SSLTransport extends WritableTransportCore<AnyProtocol, IoLoop> implements Transport, RawSide {
   readonly #setup: TlsSetup;
-  #protocol: AnyProtocol;
   #buffered: boolean;
   readonly #callConnectionMade: boolean;
   #onHandshake: HandshakeDone | null;
@@ -47,22 +44,19 @@ export class SSLTransport implements Transport, RawSide {
   /** Taken at the handshake, as asyncio does, so they stay readable after the connection is lost. */
   #peercert: tls.PeerCertificate | undefined;
   #cipher: tls.CipherNameAndProtocol | undefined;
-  #closing = false;
   #lost = false;
   #reading = true;
-  readonly #flow: WriteFlowControl;
   /** The raw transport asked us to stop writing; the Duplex holds its write callback meanwhile. */
   #rawWritePaused = false;
   #pendingRawCallback: (() => void) | null = null;
   #rawReadPaused = false;
   readonly #afterWrite = (): void => this.#checkResume();
+  readonly #isLost = (): boolean => this.#lost;
 
   /** @internal Made by createConnection/createServer/startTls. */
   constructor(loop: IoLoop, protocol: AnyProtocol, setup: TlsSetup, callConnectionMade: boolean, onHandshake: HandshakeDone | null) {
-    this.#loop = loop;
-    this.#flow = new WriteFlowControl(loop, this, () => this.#protocol);
+    super(loop, protocol);
     this.#setup = setup;
-    this.#protocol = protocol;
     this.#buffered = typeof protocol.getBuffer === 'function';
     this.#callConnectionMade = callConnectionMade;
     this.#onHandshake = onHandshake;
@@ -138,7 +132,7 @@ export class SSLTransport implements Transport, RawSide {
     socket.on('end', () => this.#onEnd());
     socket.on('drain', this.#afterWrite);
     socket.on('close', () => this.#onClose());
-    this.#timer = this.#loop.callLater(setup.handshakeTimeout, () => {
+    this.#timer = this._loop.callLater(setup.handshakeTimeout, () => {
       this.#timer = null;
       const error = Object.assign(
         new Error(`SSL handshake is taking longer than ${setup.handshakeTimeout} seconds: aborting the connection`),
@@ -236,9 +230,9 @@ export class SSLTransport implements Transport, RawSide {
     if (this.#callConnectionMade) {
       this.#made = true;
       try {
-        this.#protocol.connectionMade(this);
+        this._protocol.connectionMade(this);
       } catch (exception) {
-        this.#fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
+        this._fatalError(exception, 'Fatal error: protocol.connectionMade() call failed.');
       }
     } else {
       this.#made = true;
@@ -255,8 +249,8 @@ export class SSLTransport implements Transport, RawSide {
     this.#handshaking = false;
     this.#timer?.cancel();
     this.#timer = null;
-    if (this.#loop.getDebug()) {
-      this.#loop.callExceptionHandler({ message: 'SSL handshake failed', exception: error, transport: this });
+    if (this._loop.getDebug()) {
+      this._loop.callExceptionHandler({ message: 'SSL handshake failed', exception: error, transport: this });
     }
     const done = this.#onHandshake;
     this.#onHandshake = null;
@@ -266,27 +260,19 @@ export class SSLTransport implements Transport, RawSide {
   // ---- events from the TLSSocket -------------------------------------------------------------
 
   #onData(data: Buffer): void {
-    if (this.#lost || this.#closing || !this.#made) return;
+    if (this.#lost || this._closing || !this.#made) return;
     if (!this.#buffered) {
       try {
-        this.#protocol.dataReceived!(data);
+        this._protocol.dataReceived!(data);
       } catch (exception) {
-        this.#fatalError(exception, 'Fatal error: protocol.dataReceived() call failed.');
+        this._fatalError(exception, 'Fatal error: protocol.dataReceived() call failed.');
       }
       return;
     }
-    let position = 0;
     try {
-      while (position < data.length && !this.#lost) {
-        const target = this.#protocol.getBuffer!(data.length - position);
-        if (!(target instanceof Uint8Array) || target.length === 0) throw new RangeError('getBuffer() returned an empty buffer');
-        const count = Math.min(target.length, data.length - position);
-        data.copy(target, 0, position, position + count);
-        position += count;
-        this.#protocol.bufferUpdated!(count);
-      }
+      feedBufferedProtocol(this._protocol, data, 0, data.length, this.#isLost);
     } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.getBuffer() or bufferUpdated() call failed.');
+      this._fatalError(exception, 'Fatal error: protocol.getBuffer() or bufferUpdated() call failed.');
     }
   }
 
@@ -298,12 +284,12 @@ export class SSLTransport implements Transport, RawSide {
       this.#tls?.destroy();
       return;
     }
-    if (this.#closing) return;
+    if (this._closing) return;
     let keepOpen: boolean | void;
     try {
-      keepOpen = this.#protocol.eofReceived?.();
+      keepOpen = this._protocol.eofReceived?.();
     } catch (exception) {
-      this.#fatalError(exception, 'Fatal error: protocol.eofReceived() call failed.');
+      this._fatalError(exception, 'Fatal error: protocol.eofReceived() call failed.');
       return;
     }
     this.#reading = false;
@@ -313,7 +299,7 @@ export class SSLTransport implements Transport, RawSide {
   #onClose(): void {
     if (this.#lost) return;
     this.#lost = true;
-    this.#closing = true;
+    this._closing = true;
     this.#timer?.cancel();
     this.#timer = null;
     const raw = this.#raw;
@@ -323,7 +309,7 @@ export class SSLTransport implements Transport, RawSide {
     }
     if (!this.#made) return;
     const error = this.#error;
-    callConnectionLost(this.#loop, this, this.#protocol, error);
+    callConnectionLost(this._loop, this, this._protocol, error);
   }
 
   // ---- writing ---------------------------------------------------------------------------------
@@ -334,7 +320,7 @@ export class SSLTransport implements Transport, RawSide {
     const socket = this.#tls;
     if (socket === null || this.#lost || socket.writableEnded) return;
     socket.write(bytes, this.#afterWrite);
-    this.#flow.update(this.getWriteBufferSize());
+    this._flow.update(this.getWriteBufferSize());
   }
 
   /** All the chunks with one write (they are joined first). */
@@ -344,7 +330,7 @@ export class SSLTransport implements Transport, RawSide {
 
   /** Sends close_notify and half-closes; reading goes on until the peer closes. */
   writeEof(): void {
-    if (this.#closing || this.#tls === null || this.#tls.writableEnded) return;
+    if (this._closing || this.#tls === null || this.#tls.writableEnded) return;
     this.#tls.end();
   }
 
@@ -352,40 +338,32 @@ export class SSLTransport implements Transport, RawSide {
     return true;
   }
 
-  setWriteBufferLimits(high?: number | null, low?: number | null): void {
-    this.#flow.setLimits(high, low, this.getWriteBufferSize());
-  }
-
-  getWriteBufferLimits(): [low: number, high: number] {
-    return this.#flow.limits();
-  }
-
   /** Cleartext not yet encrypted and sent, plus ciphertext the raw transport still holds. */
-  getWriteBufferSize(): number {
+  override getWriteBufferSize(): number {
     return (this.#tls?.writableLength ?? 0) + (this.#raw?.getWriteBufferSize() ?? 0);
   }
 
   /** Called as written bytes leave the buffers: resumes a paused protocol at the low mark. */
   #checkResume(): void {
-    if (this.#flow.paused && !this.#lost) this.#flow.update(this.getWriteBufferSize());
+    if (this._flow.paused && !this.#lost) this._flow.update(this.getWriteBufferSize());
   }
 
   // ---- reading ---------------------------------------------------------------------------------
 
   pauseReading(): void {
-    if (this.#closing || !this.#reading) return;
+    if (this._closing || !this.#reading) return;
     this.#reading = false;
     this.#tls?.pause();
   }
 
   resumeReading(): void {
-    if (this.#closing || this.#reading) return;
+    if (this._closing || this.#reading) return;
     this.#reading = true;
     this.#tls?.resume();
   }
 
   isReading(): boolean {
-    return this.#reading && !this.#closing;
+    return this.#reading && !this._closing;
   }
 
   // ---- closing ---------------------------------------------------------------------------------
@@ -395,15 +373,15 @@ export class SSLTransport implements Transport, RawSide {
    * close its side before aborting; connectionLost(null) follows. No data is delivered after it.
    */
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
+    if (this._closing) return;
+    this._closing = true;
     const socket = this.#tls;
     if (socket === null || this.#lost) return;
     socket.resume(); // read on to the peer's close_notify, discarding data
     if (!socket.writableEnded) socket.end();
-    if (!this.#loop.isClosed()) {
+    if (!this._loop.isClosed()) {
       this.#timer?.cancel();
-      this.#timer = this.#loop.callLater(this.#setup.shutdownTimeout, () => {
+      this.#timer = this._loop.callLater(this.#setup.shutdownTimeout, () => {
         this.#timer = null;
         this.abort();
       });
@@ -412,13 +390,9 @@ export class SSLTransport implements Transport, RawSide {
 
   /** Closes at once without close_notify; connectionLost(null) follows. */
   abort(): void {
-    this.#closing = true;
+    this._closing = true;
     this.#raw?.abort();
     this.#tls?.destroy();
-  }
-
-  isClosing(): boolean {
-    return this.#closing;
   }
 
   // ---- the rest --------------------------------------------------------------------------------
@@ -450,22 +424,19 @@ export class SSLTransport implements Transport, RawSide {
     }
   }
 
-  getProtocol(): AnyProtocol {
-    return this.#protocol;
-  }
-
-  setProtocol(protocol: AnyProtocol): void {
-    this.#protocol = protocol;
+  override setProtocol(protocol: AnyProtocol): void {
+    super.setProtocol(protocol);
     this.#buffered = typeof protocol.getBuffer === 'function';
   }
 
   toString(): string {
-    const state = this.#lost ? 'closed' : this.#closing ? 'closing' : this.#made ? 'open' : 'handshaking';
+    const state = this.#lost ? 'closed' : this._closing ? 'closing' : this.#made ? 'open' : 'handshaking';
     return `<SSLTransport ${state} raw=${String(this.#raw)}>`;
   }
 
-  #fatalError(exception: unknown, message: string): void {
-    this.#loop.callExceptionHandler({ message, exception, transport: this, protocol: this.#protocol });
+  /** @internal */
+  protected _fatalError(exception: unknown, message: string): void {
+    this._report(exception, message);
     this.#error ??= exception instanceof Error ? exception : new Error(String(exception));
     this.abort();
   }

@@ -10,6 +10,8 @@ import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 export const addon = createRequire(import.meta.url)(process.env.ZLOOP_ADDON_BUILD === 'safe' ? '../../build/safe/zloop.node' : '../../build/zloop.node') as {
   reactorsOpen(): number;
   testFailNextCreate(): void;
+  /** The next setReading() on this thread returns -errno instead of changing the watch. */
+  testFailNextSetReading(errno: number): void;
 };
 
 /** Reactors of this thread whose uv handle and fds are not yet released. */
