@@ -133,7 +133,7 @@ export class ReadPipeTransport extends TransportCore<AnyProtocol, IoLoop> {
       try {
         this._protocol.eofReceived?.();
       } catch (exception) {
-        this._loop.callExceptionHandler({ message: 'Exception in callback protocol.eofReceived()', exception, transport: this, protocol: this._protocol });
+        this._report(exception, 'Exception in callback protocol.eofReceived()');
       }
     });
     this._loop.callSoon(() => this.#callConnectionLost(null));
