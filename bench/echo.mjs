@@ -1,6 +1,7 @@
 // TCP echo over loopback: zloop's Protocol, BufferedProtocol and streams servers against Node's
-// `net` and against a plain Zig epoll server (the ceiling: what one core does with no runtime at
-// all). The load generator (bench/native/loadgen.zig) keeps N connections in ping-pong with
+// `net`, uvloop (protocol and streams), Bun (Bun.listen) and Deno (Deno.listen) where they are
+// installed (peers.mjs), and a plain Zig epoll server (the ceiling: what one core does with no
+// runtime at all). The load generator (bench/native/loadgen.zig) keeps N connections in ping-pong with
 // S-byte messages; it and the ceiling server are built on demand by `zig build bench`.
 //
 // How it measures:
@@ -21,7 +22,9 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runZig } from '../scripts/zig.mjs';
+import { writeEchoChart } from './chart.mjs';
 import { median, printTable, formatNumber, positiveNumber, ratio, runJsonProcess, warnIfContended } from './harness.mjs';
+import { bun, deno, missingPeersNotice, python } from './peers.mjs';
 
 export const name = 'echo';
 export const title = 'TCP echo over loopback: zloop protocol / buffered / streams vs node:net and a Zig epoll ceiling';
@@ -45,19 +48,29 @@ const LOADGEN = `${root}build/bench/zloop-loadgen`;
 const CEILING = `${root}build/bench/echo-ceiling`;
 const serverScript = (file) => fileURLToPath(new URL(`./servers/${file}`, import.meta.url));
 
-/**
- * The servers in the order of the table. `target`: least req/s ratio against node:net at every
- * size; `cpuTarget`: largest CPU-per-request ratio against the ceiling at 1 KiB.
- */
-const SERVERS = [
-  { id: 'zloop protocol', command: [process.execPath, serverScript('zloop-protocol.mjs'), HOST], target: 2, cpuTarget: 1.3 },
-  { id: 'zloop buffered', command: [process.execPath, serverScript('zloop-buffered.mjs'), HOST] },
-  { id: 'zloop streams', command: [process.execPath, serverScript('zloop-streams.mjs'), HOST], target: 1.5 },
-  { id: 'node:net', command: [process.execPath, serverScript('node-net.mjs'), HOST] },
-  { id: 'ceiling (zig epoll)', command: [CEILING, HOST, '0'] },
-];
 const NODE_NET = 'node:net';
 const CEILING_ID = 'ceiling (zig epoll)';
+const UVLOOP_STREAMS = 'uvloop streams';
+/** The lowest CPU per request of these, in each configuration, is "the best peer". */
+const FAST_PEERS = ['uvloop protocol', 'bun (Bun.listen)', 'deno (Deno.listen)'];
+const BEST_PEER = 'best of uvloop, Bun, Deno';
+
+/**
+ * The servers in the order of the table; a peer whose runtime is not installed has `missing`.
+ * `cpuAtMost`: the CPU-per-request targets, each a ratio to another server (or to BEST_PEER) that
+ * must hold at every size and connection count (issue 11's goals).
+ */
+const SERVERS = [
+  { id: 'zloop protocol', command: [process.execPath, serverScript('zloop-protocol.mjs'), HOST], cpuAtMost: [[CEILING_ID, 1.2], [BEST_PEER, 0.9]] },
+  { id: 'zloop buffered', command: [process.execPath, serverScript('zloop-buffered.mjs'), HOST], cpuAtMost: [[CEILING_ID, 1.1]] },
+  { id: 'zloop streams', command: [process.execPath, serverScript('zloop-streams.mjs'), HOST], cpuAtMost: [[UVLOOP_STREAMS, 0.9]] },
+  { id: NODE_NET, command: [process.execPath, serverScript('node-net.mjs'), HOST] },
+  { id: 'uvloop protocol', command: python && [python, serverScript('uvloop-protocol.py'), HOST], missing: !python && 'uvloop not installed' },
+  { id: UVLOOP_STREAMS, command: python && [python, serverScript('uvloop-streams.py'), HOST], missing: !python && 'uvloop not installed' },
+  { id: 'bun (Bun.listen)', command: bun && [bun, serverScript('bun-listen.mjs'), HOST], missing: !bun && 'bun not installed' },
+  { id: 'deno (Deno.listen)', command: deno && [deno, 'run', '--allow-net', serverScript('deno-echo.mjs'), HOST], missing: !deno && 'deno not installed' },
+  { id: CEILING_ID, command: [CEILING, HOST, '0'] },
+];
 
 const children = new Set();
 let pinned = false;
@@ -138,12 +151,16 @@ export async function run() {
       (pinned ? `server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}` : 'NOT pinned (taskset missing or fewer than 2 CPUs)'),
   );
 
+  const notice = missingPeersNotice();
+  if (notice !== null) console.log(notice);
   const servers = [];
-  for (const spec of SERVERS) servers.push({ ...spec, ...(await startServer(spec)) });
+  for (const spec of SERVERS) servers.push({ ...spec, ...(spec.missing ? { skipped: spec.missing } : await startServer(spec)) });
   const live = servers.filter((server) => server.skipped === undefined);
 
   let allMet = true;
   const missed = [];
+  /** id -> [{ size, connections, rps, cpu }] for the chart. */
+  const chartData = new Map();
   try {
     for (const size of SIZES) {
       for (const connections of CONNECTIONS) {
@@ -162,7 +179,7 @@ export async function run() {
             }
           }
         }
-        const met = printConfig(size, connections, servers, samples, failures);
+        const met = printConfig(size, connections, servers, samples, failures, chartData);
         for (const miss of met) missed.push(`${miss} at ${formatSize(size)} x ${connections}`);
         if (met.length > 0) allMet = false;
       }
@@ -171,9 +188,11 @@ export async function run() {
     killAll();
     process.off('exit', killAll);
   }
+  const chartFile = writeEchoChart(chartData, SIZES, CONNECTIONS);
+  console.log(`\nchart: ${chartFile}`);
   const loadAfter = os.loadavg()[0];
   console.log(
-    `\nnotes: load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 pinned processes account for ~2); ` +
+    `notes: load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 pinned processes account for ~2); ` +
       `srv cpu% / cli cpu%: the server's / load generator's CPU time over the window; when both are well below 100%, ` +
       `other processes held the CPUs (req/s and latency then understate; cpu µs/req is the steadier figure).`,
   );
@@ -195,37 +214,40 @@ function summarize(results) {
 }
 
 /** Prints one configuration's table; returns the targets it missed. */
-function printConfig(size, connections, servers, samples, failures) {
+function printConfig(size, connections, servers, samples, failures, chartData) {
   console.log(`\n### ${formatSize(size)} messages, ${connections} connections`);
   const summaries = new Map();
   for (const [id, results] of samples) if (results.length > 0 && !failures.has(id)) summaries.set(id, summarize(results));
+  for (const [id, summary] of summaries) {
+    if (!chartData.has(id)) chartData.set(id, []);
+    chartData.get(id).push({ size, connections, rps: summary.rps, cpu: summary.cpuUsPerRequest });
+  }
   const net = summaries.get(NODE_NET);
   const ceiling = summaries.get(CEILING_ID);
+  const fastPeers = FAST_PEERS.map((id) => summaries.get(id)).filter((summary) => summary !== undefined);
+  const bestPeerCpu = fastPeers.length > 0 ? Math.min(...fastPeers.map((summary) => summary.cpuUsPerRequest)) : NaN;
+  const cpuOf = (id) => (id === BEST_PEER ? bestPeerCpu : (summaries.get(id)?.cpuUsPerRequest ?? NaN));
   const missed = [];
   const rows = [];
   for (const server of servers) {
     const reason = server.skipped ?? failures.get(server.id);
     if (reason !== undefined) {
-      rows.push([server.id, `skipped: ${reason}`, '', '', '', '', '', '', '', '', '']);
-      if (server.target !== undefined) missed.push(`${server.id} (not measured)`);
+      rows.push([server.id, `skipped: ${reason}`, '', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     const summary = summaries.get(server.id);
-    const vsNet = net ? summary.rps / net.rps : NaN;
-    const vsCeiling = ceiling ? summary.cpuUsPerRequest / ceiling.cpuUsPerRequest : NaN;
     const targets = [];
     const verdicts = [];
-    if (server.target !== undefined) {
-      targets.push(`>=${server.target}x net`);
-      const ok = vsNet >= server.target;
+    for (const [other, limit] of server.cpuAtMost ?? []) {
+      const value = summary.cpuUsPerRequest / cpuOf(other);
+      targets.push(`cpu<=${limit}x ${other === CEILING_ID ? 'ceiling' : other === BEST_PEER ? 'best peer' : other}`);
+      if (Number.isNaN(value)) {
+        verdicts.push('n/a');
+        continue;
+      }
+      const ok = value <= limit;
       verdicts.push(ok ? 'yes' : 'NO');
-      if (!ok) missed.push(`${server.id} req/s ${ratio(vsNet)} of node:net (target ${server.target}x)`);
-    }
-    if (server.cpuTarget !== undefined && size === 1024) {
-      targets.push(`cpu<=${server.cpuTarget}x`);
-      const ok = vsCeiling <= server.cpuTarget;
-      verdicts.push(ok ? 'yes' : 'NO');
-      if (!ok) missed.push(`${server.id} cpu/req ${ratio(vsCeiling)} of the ceiling (target ${server.cpuTarget}x)`);
+      if (!ok) missed.push(`${server.id} cpu/req ${ratio(value)} of ${other} (target ${limit}x)`);
     }
     rows.push([
       server.id,
@@ -235,13 +257,14 @@ function printConfig(size, connections, servers, samples, failures) {
       summary.cpuUsPerRequest.toFixed(1),
       `${summary.cpuPercent.toFixed(0)}%`,
       `${summary.clientCpuPercent.toFixed(0)}%`,
-      ratio(vsNet),
-      ratio(vsCeiling),
+      ratio(net ? summary.rps / net.rps : NaN),
+      ratio(ceiling ? summary.cpuUsPerRequest / ceiling.cpuUsPerRequest : NaN),
+      ratio(summary.cpuUsPerRequest / bestPeerCpu),
       targets.join(', ') || '-',
       verdicts.join(', ') || '-',
     ]);
   }
-  printTable(['server', 'req/s', 'p50 µs', 'p99 µs', 'cpu µs/req', 'srv cpu%', 'cli cpu%', 'vs node:net', 'cpu vs ceiling', 'target', 'met'], rows);
+  printTable(['server', 'req/s', 'p50 µs', 'p99 µs', 'cpu µs/req', 'srv cpu%', 'cli cpu%', 'req/s vs net', 'cpu vs ceiling', 'cpu vs best peer', 'target', 'met'], rows);
   warnIfContended(summaries.values(), CONTENDED_PERCENT);
   return missed;
 }

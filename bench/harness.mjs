@@ -1,13 +1,16 @@
 // The measuring and printing shared by every benchmark group. A group module (see run.mjs)
 // exports `name`, `title`, optional `setup()` / `teardown()`, and `cases`: a list of
 //
-//   { name, ops, target?, zloop(clock), node(clock) }
+//   { name, ops, target?, zloop(clock), node(clock), uvloop?, uvloopTarget? }
 //
 // where `zloop` and `node` are async functions that do `ops` operations once. They call
 // `clock.start()` right before the first measured operation and `clock.stop()` right after the
 // last one (for example inside the last callback); a peer that calls neither is timed around the
 // whole call. A peer may return a number: the operations it actually did, for cases that run for a
 // fixed time rather than a fixed count. `target` is the least zloop/node ratio the case must reach.
+// `uvloop` names the case of bench/servers/uvloop-scheduling.py that does the same in Python on
+// uvloop (run in its own process each round, when uvloop is installed: peers.mjs);
+// `uvloopTarget` is the least zloop/uvloop ratio.
 //
 // A group whose measurement does not fit that shape (echo.mjs: several servers in other processes,
 // measured by a load generator) exports `run()` instead of `cases`: it measures, prints its own
@@ -16,8 +19,12 @@
 // This machine is noisy (2 cores, repeats differ by 10-40%), so the two peers are interleaved
 // (zloop, node, zloop, node, ...) with a garbage collection and a short pause before every run,
 // one warm-up pair is thrown away, and the median of the repetitions is reported.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { python } from './peers.mjs';
+
+const UVLOOP_SCHEDULING = fileURLToPath(new URL('./servers/uvloop-scheduling.py', import.meta.url));
 
 /** Measured repetitions per peer, after one warm-up; override with ZLOOP_BENCH_REPEATS. */
 export const REPEATS = positiveInteger(process.env.ZLOOP_BENCH_REPEATS, 5);
@@ -65,19 +72,29 @@ async function settle() {
   await sleep(PAUSE_MS);
 }
 
-/** Measures one case: warm-up pair, then REPEATS interleaved pairs; returns medians per peer. */
+/** One run of the uvloop peer of a case, in its own process: { ops: 1, wallNs, cpuUs } per op. */
+function runUvloop(caseName) {
+  const child = spawnSync(python, [UVLOOP_SCHEDULING, caseName, '1'], { encoding: 'utf8', timeout: 120_000 });
+  if (child.status !== 0) throw new Error(`uvloop ${caseName}: ${child.stderr.trim().split('\n').pop()}`);
+  const { wallNs, cpuNs } = JSON.parse(child.stdout)[caseName][0];
+  return { ops: 1, wallNs, cpuUs: cpuNs / 1000 };
+}
+
+/** Measures one case: a warm-up round, then REPEATS interleaved rounds; returns medians per peer. */
 export async function measureCase(testCase) {
-  const samples = { zloop: [], node: [] };
+  const withUvloop = testCase.uvloop !== undefined && python !== null;
+  const samples = { zloop: [], node: [], uvloop: [] };
   for (let round = 0; round <= REPEATS; round++) {
     // Alternate which peer goes first, so neither always runs right after the other's garbage.
     const order = round % 2 === 0 ? ['zloop', 'node'] : ['node', 'zloop'];
+    if (withUvloop) order.push('uvloop');
     for (const peer of order) {
       await settle();
-      const sample = await runOnce(testCase[peer], testCase.ops);
+      const sample = peer === 'uvloop' ? runUvloop(testCase.uvloop) : await runOnce(testCase[peer], testCase.ops);
       if (round > 0) samples[peer].push(sample);
     }
   }
-  return { zloop: summarize(samples.zloop), node: summarize(samples.node) };
+  return { zloop: summarize(samples.zloop), node: summarize(samples.node), uvloop: withUvloop ? summarize(samples.uvloop) : null };
 }
 
 function summarize(samples) {
@@ -111,8 +128,18 @@ export async function runGroup(group) {
     for (const testCase of group.cases) {
       const result = await measureCase(testCase);
       const ratio = result.zloop.rate / result.node.rate;
-      const met = testCase.target === undefined ? '-' : ratio >= testCase.target ? 'yes' : 'NO';
-      if (met === 'NO') allMet = false;
+      const uvloopRatio = result.uvloop === null ? NaN : result.zloop.rate / result.uvloop.rate;
+      const verdicts = [];
+      const targets = [];
+      if (testCase.target !== undefined) {
+        targets.push(`>= ${testCase.target}x node`);
+        verdicts.push(ratio >= testCase.target ? 'yes' : 'NO');
+      }
+      if (testCase.uvloopTarget !== undefined) {
+        targets.push(`>= ${testCase.uvloopTarget}x uvloop`);
+        verdicts.push(result.uvloop === null ? 'n/a' : uvloopRatio >= testCase.uvloopTarget ? 'yes' : 'NO');
+      }
+      if (verdicts.includes('NO')) allMet = false;
       rows.push([
         testCase.name,
         formatRate(result.zloop),
@@ -120,15 +147,17 @@ export async function runGroup(group) {
         formatRate(result.node),
         result.node.cpuNsPerOp.toFixed(0),
         `${ratio.toFixed(2)}x`,
-        testCase.target === undefined ? '-' : `>= ${testCase.target}x`,
-        met,
+        result.uvloop === null ? (testCase.uvloop === undefined ? '-' : 'not installed') : formatRate(result.uvloop),
+        result.uvloop === null ? '-' : `${uvloopRatio.toFixed(2)}x`,
+        targets.join(', ') || '-',
+        verdicts.join(', ') || '-',
       ]);
     }
   } finally {
     await group.teardown?.();
   }
   printTable(
-    ['case', 'zloop ops/s', 'cpu ns/op', 'node ops/s', 'cpu ns/op', 'zloop/node', 'target', 'met'],
+    ['case', 'zloop ops/s', 'cpu ns/op', 'node ops/s', 'cpu ns/op', 'zloop/node', 'uvloop ops/s', 'zloop/uvloop', 'target', 'met'],
     rows,
   );
   return allMet;
