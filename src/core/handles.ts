@@ -12,7 +12,7 @@ export interface ReadySlots {
 
 /** Likewise what a timer handle needs of its per-delay list (TimerList in timer-heap.ts). */
 export interface TimerSlots {
-  cancel(sequence: number): boolean;
+  cancel(sequence: number, hint: number): boolean;
 }
 
 /** What a handle needs from its loop; kept narrow so handles.ts does not import loop.ts. */
@@ -115,6 +115,11 @@ export class TimerHandle extends Handle {
    * (timer-heap.ts), or null: a callAt timer, or one that ran or was cancelled.
    */
   declare _list: TimerSlots | null;
+  /**
+   * @internal Where the entry was put in `_list`: cancel() looks there first, and searches only
+   * if the list moved its entries since (a shift or a compaction).
+   */
+  declare _slot: number;
   /** @internal True while the timer sits in its loop's heap of any-deadline (callAt) timers. */
   declare _scheduled: boolean;
 
@@ -124,6 +129,7 @@ export class TimerHandle extends Handle {
     (this as { _when: number })._when = when;
     (this as { _sequence: number })._sequence = sequence;
     this._list = null;
+    this._slot = -1;
     this._scheduled = false;
   }
 

@@ -59,13 +59,16 @@ export class TimerList {
     return this.keys[2 * this.tail - 2]!;
   }
 
-  push(when: number, sequence: number, callback: Callback, args: unknown[]): void {
-    const at = 2 * this.tail++;
+  /** Appends a timer; returns its index, which stays valid until the entries move (shift, compact). */
+  push(when: number, sequence: number, callback: Callback, args: unknown[]): number {
+    const index = this.tail++;
+    const at = 2 * index;
     // Writing at the arrays' length appends; below it, this reuses a spent slot.
     this.keys[at] = when;
     this.keys[at + 1] = sequence;
     this.calls[at] = callback;
     this.calls[at + 1] = args;
+    return index;
   }
 
   /** Drops the first timer, whose slots the caller emptied. */
@@ -75,15 +78,22 @@ export class TimerList {
     else if (head >= LIST_SHIFT_MIN && 2 * head >= this.tail) this.#shiftDown();
   }
 
-  /** Empties the slots of the timer with `sequence`; false if it is not here (ran, or never was). */
-  cancel(sequence: number): boolean {
+  /**
+   * Empties the slots of the timer with `sequence`, pushed at index `hint`; false if it is not
+   * here (ran, or never was). Sequences are unique, so a match at `hint` is that timer; after the
+   * entries moved, a binary search over the sorted sequences finds it.
+   */
+  cancel(sequence: number, hint: number): boolean {
     const keys = this.keys;
-    let low = this.head;
-    let high = this.tail;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (keys[2 * middle + 1]! < sequence) low = middle + 1;
-      else high = middle;
+    let low = hint;
+    if (!(hint >= this.head && hint < this.tail && keys[2 * hint + 1] === sequence)) {
+      low = this.head;
+      let high = this.tail;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (keys[2 * middle + 1]! < sequence) low = middle + 1;
+        else high = middle;
+      }
     }
     if (low === this.tail || keys[2 * low + 1] !== sequence || this.calls[2 * low] === null) return false;
     this.calls[2 * low] = null;
@@ -208,10 +218,10 @@ export class TimerQueue {
       }
       list = takeList(delay);
       this.#lists.add(delay, list);
-      list.push(when, timer._sequence, timer._callback!, timer._args!);
+      timer._slot = list.push(when, timer._sequence, timer._callback!, timer._args!);
       this.#listHeap.push(list, when, timer._sequence);
     } else if (when >= list.lastWhen()) {
-      list.push(when, timer._sequence, timer._callback!, timer._args!);
+      timer._slot = list.push(when, timer._sequence, timer._callback!, timer._args!);
     } else {
       // Only a clock that went backwards gets here; the heap keeps the order right anyway.
       this.pushAt(timer);
@@ -236,7 +246,7 @@ export class TimerQueue {
     const list = timer._list;
     if (list !== null) {
       timer._list = null;
-      if (!list.cancel(timer._sequence)) return;
+      if (!list.cancel(timer._sequence, timer._slot)) return;
     } else if (!timer._scheduled) {
       return;
     }
