@@ -20,6 +20,7 @@ const GROUPS = {
   sharded: './sharded.mjs',
   udp: './udp.mjs',
   tls: './tls.mjs',
+  primitives: './primitives.mjs',
 };
 
 // Every repetition starts from a collected heap, so the process needs --expose-gc: re-spawn once

@@ -147,6 +147,18 @@ export const cases = [
  * cancelled right after the burst is scheduled. Deadlines are up to 21 ms away, so the wall time
  * includes a wait both peers share: these compare CPU time per timer (compare: 'cpu').
  */
+/** The timer callback of a shape: stops the clock when the last timer that is not cancelled ran. */
+function countdown(shape, clock, finish) {
+  const expected = shape.cancelEvery ? Math.ceil(TIMERS / shape.cancelEvery) : TIMERS;
+  let ran = 0;
+  return () => {
+    if (++ran === expected) {
+      clock.stop();
+      finish();
+    }
+  };
+}
+
 function timerShapes() {
   let seed = 12345;
   /** A seeded LCG, so both peers get the same random delays. */
@@ -165,14 +177,7 @@ function timerShapes() {
     compare: 'cpu',
     zloop: (clock) =>
       withLoop((loop, finish) => {
-        const expected = shape.cancelEvery ? Math.ceil(TIMERS / shape.cancelEvery) : TIMERS;
-        let ran = 0;
-        const callback = () => {
-          if (++ran === expected) {
-            clock.stop();
-            finish();
-          }
-        };
+        const callback = countdown(shape, clock, finish);
         clock.start();
         const handles = new Array(TIMERS);
         for (let index = 0; index < TIMERS; index++) handles[index] = loop.callLater(shape.delays(index) / 1000, callback);
@@ -180,14 +185,7 @@ function timerShapes() {
       }),
     node: (clock) =>
       withNode((finish) => {
-        const expected = shape.cancelEvery ? Math.ceil(TIMERS / shape.cancelEvery) : TIMERS;
-        let ran = 0;
-        const callback = () => {
-          if (++ran === expected) {
-            clock.stop();
-            finish();
-          }
-        };
+        const callback = countdown(shape, clock, finish);
         clock.start();
         const handles = new Array(TIMERS);
         for (let index = 0; index < TIMERS; index++) handles[index] = setTimeout(callback, shape.delays(index));

@@ -5,7 +5,17 @@ export type { ExceptionContext, ExceptionHandler } from './io/event-loop.js';
 export { Handle, TimerHandle } from './core/handles.js';
 export { Future, Task } from './core/futures.js';
 export type { TaskTarget } from './core/futures.js';
-export { run, getEventLoop, getRunningLoop, setEventLoop, sleep, waitFor } from './io/runner.js';
+export { run, getEventLoop, getRunningLoop, setEventLoop, sleep, waitFor, toThread } from './io/runner.js';
+
+// asyncio's module API: task helpers, structured concurrency, timeouts, locks, queues.
+export { gather, wait, asCompleted, shield, currentTask, allTasks, FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED } from './concurrency/tasks.js';
+export type { Awaitable, GatherOptions, ReturnWhen, WaitOptions as WaitForManyOptions } from './concurrency/tasks.js';
+export { TaskGroup, ExceptionGroup } from './concurrency/taskgroup.js';
+export { Timeout, timeout, timeoutAt } from './concurrency/timeouts.js';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError } from './concurrency/locks.js';
+export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './concurrency/queues.js';
+export type { Compare } from './concurrency/queues.js';
+export type { WaitOptions } from './concurrency/waiting.js';
 export type { RunOptions } from './io/runner.js';
 
 export {

@@ -63,7 +63,47 @@ def timers(loop):
     return start, finished, TIMERS
 
 
-CASES = {'chain': chain, 'batch': batch, 'timers': timers}
+PRIMITIVE_OPS = 100_000
+
+
+def queue(loop):
+    q = asyncio.Queue()
+    finished = loop.create_future()
+
+    async def producer():
+        for index in range(PRIMITIVE_OPS):
+            await q.put(index)
+
+    async def consumer():
+        for _ in range(PRIMITIVE_OPS):
+            await q.get()
+        finished.set_result(time.perf_counter_ns())
+
+    start = time.perf_counter_ns()
+    loop.create_task(consumer())
+    loop.create_task(producer())
+    return start, finished, PRIMITIVE_OPS
+
+
+def lock(loop):
+    mutex = asyncio.Lock()
+    finished = loop.create_future()
+
+    async def worker():
+        for _ in range(PRIMITIVE_OPS // 2):
+            async with mutex:
+                await asyncio.sleep(0)
+
+    async def main():
+        await asyncio.gather(worker(), worker())
+        finished.set_result(time.perf_counter_ns())
+
+    start = time.perf_counter_ns()
+    loop.create_task(main())
+    return start, finished, PRIMITIVE_OPS
+
+
+CASES = {'chain': chain, 'batch': batch, 'timers': timers, 'queue': queue, 'lock': lock}
 
 
 def measure(case):

@@ -56,6 +56,9 @@ pub const BoundReactor = struct {
     receive_ref: c.napi_ref,
     receive_buffer: []u8,
     cleanup_hook: c.napi_async_cleanup_hook_handle = null,
+    /// The async context every batch runs in (napi_async_init): Node documents a null context
+    /// as "incorrect operation of async hooks", which AsyncLocalStorage (currentTask) relies on.
+    async_context: c.napi_async_context = null,
     /// The mailbox other threads push calls into, if JS attached one (loop.ref()); closed with
     /// the reactor however it closes, so producers get "closed" instead of writing a dead fd.
     mailbox: ?Mailbox = null,
@@ -160,7 +163,7 @@ pub const BoundReactor = struct {
         if (c.napi_get_reference_value(env, self.callback_ref, &callback) != c.napi_ok or callback == null) return false;
         if (c.napi_get_global(env, &receiver) != c.napi_ok) return false;
         if (c.napi_create_uint32(env, @intCast(count), &argv[0]) != c.napi_ok) return false;
-        const status = c.napi_make_callback(env, null, receiver, callback, 1, &argv, &result);
+        const status = c.napi_make_callback(env, self.async_context, receiver, callback, 1, &argv, &result);
         if (status == c.napi_ok) return true;
         var pending = false;
         _ = c.napi_is_exception_pending(env, &pending);
@@ -188,6 +191,7 @@ fn onPollReady(handle: *uv.PollHandle, status: c_int, events: c_int) callconv(.C
 fn onClosed(handle: *uv.PollHandle) callconv(.C) void {
     const self = BoundReactor.fromHandle(handle);
     self.reactor.deinit();
+    if (self.async_context != null) _ = c.napi_async_destroy(self.env, self.async_context);
     _ = c.napi_delete_reference(self.env, self.callback_ref);
     _ = c.napi_delete_reference(self.env, self.shared_ref);
     _ = c.napi_delete_reference(self.env, self.receive_ref);
@@ -290,6 +294,9 @@ pub fn create(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     try napi.check(env, c.napi_create_reference(env, argv[0], 0, &self.shared_ref));
     try napi.check(env, c.napi_create_reference(env, argv[1], 0, &self.receive_ref));
     try napi.check(env, c.napi_add_async_cleanup_hook(env, onEnvironmentCleanup, self, &self.cleanup_hook));
+    var resource_name: napi.Value = null;
+    try napi.check(env, c.napi_create_string_utf8(env, "zloop.reactor", 13, &resource_name));
+    try napi.check(env, c.napi_async_init(env, null, resource_name, &self.async_context));
 
     var result: napi.Value = null;
     try napi.check(env, c.napi_create_external(env, self, onExternalFinalized, null, &result));

@@ -1,6 +1,7 @@
 // Future and Task (asyncio futures.py and tasks.py). A Future is awaitable: `await future`
 // resolves with its result or rejects with its exception (CancelledError when cancelled). Done
 // callbacks are scheduled with the loop's callSoon, never called inline, as in asyncio.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledError, type ExceptionContext, InvalidStateError } from './errors.js';
 import type { Handle, TimerHandle } from './handles.js';
 import { type Callback, checkCallback, isThenable } from './validate.js';
@@ -17,6 +18,8 @@ export interface Loop {
   callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
   createFuture<T = unknown>(): Future<T>;
   createTask<T>(fnOrPromise: TaskTarget<T>, options?: { name?: string }): Task<T>;
+  /** The loop's tasks that are not done yet. */
+  allTasks(): Set<Task<any>>;
   callExceptionHandler(context: ExceptionContext): void;
   getDebug(): boolean;
   isClosed(): boolean;
@@ -181,6 +184,15 @@ export type TaskTarget<T> = ((signal: AbortSignal) => T | PromiseLike<T>) | Prom
 
 let nextTaskNumber = 0;
 
+/** Which task's code runs, across its awaits; made by the first _currentTask() (see tasks.ts). */
+let taskStorage: AsyncLocalStorage<Task<unknown>> | null = null;
+
+/** @internal The running task, or null; the first call switches tracking on. */
+export function _currentTask(): Task<unknown> | null {
+  taskStorage ??= new AsyncLocalStorage<Task<unknown>>();
+  return taskStorage.getStore() ?? null;
+}
+
 /**
  * A Future that drives an async function. The function starts on the loop's next iteration and
  * receives an AbortSignal. `cancel()` aborts the signal (reason: CancelledError) and cancels the
@@ -240,7 +252,9 @@ export class Task<T = unknown> extends Future<T> {
     if (this.done()) return; // cancelled before its first step
     let outcome: T | PromiseLike<T>;
     try {
-      outcome = typeof target === 'function' ? target(this.#controller.signal) : target;
+      if (typeof target !== 'function') outcome = target;
+      else if (taskStorage === null) outcome = target(this.#controller.signal);
+      else outcome = taskStorage.run(this as Task<unknown>, target, this.#controller.signal);
     } catch (exception) {
       this.#fail(exception);
       return;

@@ -4,6 +4,7 @@ import { ensureFuture, Future, type Task, type TaskTarget } from '../core/future
 import { EventLoop, newEventLoop } from './event-loop.js';
 import { _getCurrentLoop, _getRunningLoop, _setCurrentLoop } from '../core/running.js';
 import { checkSeconds, isThenable } from '../core/validate.js';
+import type { ExecutorTask } from '../process/executor.js';
 
 /** The running loop; throws asyncio's RuntimeError message when none runs on this thread. */
 export function getRunningLoop(): EventLoop {
@@ -97,7 +98,12 @@ export async function sleep<T = undefined>(delay: number, value?: T): Promise<T>
   checkSeconds(delay, 'delay');
   const loop = getRunningLoop();
   const future = loop.createFuture<T>();
-  const timer = loop.callLater(Math.max(0, delay), setResultUnlessDone, future, value);
+  // sleep(0) only yields to the loop, as asyncio's does: one callSoon, no timer.
+  if (delay <= 0) {
+    loop.callSoon(setResultUnlessDone, future, value);
+    return await future;
+  }
+  const timer = loop.callLater(delay, setResultUnlessDone, future, value);
   try {
     return await future;
   } finally {
@@ -133,6 +139,15 @@ export async function waitFor<T>(awaitable: Future<T> | TaskTarget<T>, timeout: 
   } finally {
     timer.cancel();
   }
+}
+
+/**
+ * asyncio.to_thread: runs `task` ({ filename, name }: a module and one of its exports, since a
+ * function cannot cross threads in JavaScript) with `args` on the running loop's default
+ * executor (a worker-thread pool), and resolves to its result.
+ */
+export async function toThread<T = unknown>(task: ExecutorTask, ...args: unknown[]): Promise<T> {
+  return await getRunningLoop().runInExecutor<T>(null, task, ...args);
 }
 
 function setResultUnlessDone<T>(future: Future<T>, value: T): void {
