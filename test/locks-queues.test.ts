@@ -75,6 +75,23 @@ describe('Lock', () => {
     });
   });
 
+  it('a holder cancelled while holding releases the lock to the next waiter', async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      const lock = new Lock();
+      const holder = loop.createTask(async (signal) => {
+        await lock.run(() => new Event().wait({ signal }));
+      });
+      await turns();
+      expect(lock.locked()).toBe(true);
+      const next = lock.acquire();
+      holder.cancel();
+      await next;
+      expect(lock.locked()).toBe(true);
+      lock.release();
+    });
+  });
+
   it('run() releases a lock whose holder failed', async () => {
     await run(async () => {
       const lock = new Lock();
@@ -213,6 +230,21 @@ describe('Barrier', () => {
     });
   });
 
+  it('a party cancelled while waiting leaves; the others still need a full set', async () => {
+    await run(async () => {
+      const barrier = new Barrier(2);
+      const controller = new AbortController();
+      const leaving = barrier.wait({ signal: controller.signal });
+      await turns();
+      expect(barrier.nWaiting).toBe(1);
+      controller.abort();
+      await expect(leaving).rejects.toBeInstanceOf(CancelledError);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+      expect((await Promise.all([barrier.wait(), barrier.wait()])).sort()).toEqual([0, 1]);
+    });
+  });
+
   it('abort() breaks waiters now and later with BrokenBarrierError; reset() breaks those waiting', async () => {
     await run(async () => {
       const barrier = new Barrier(3);
@@ -268,6 +300,16 @@ describe('Queue, PriorityQueue, LifoQueue', () => {
       queue.taskDone();
       await join;
       expect(() => queue.taskDone()).toThrow('taskDone() called too many times');
+      queue.putNowait('z');
+      const controller = new AbortController();
+      const cancelledJoin = queue.join({ signal: controller.signal });
+      controller.abort();
+      await expect(cancelledJoin).rejects.toBeInstanceOf(CancelledError);
+      expect(() => new PriorityQueue(0, 'order' as never)).toThrow(/compare must be a function/);
+      const mixed = new PriorityQueue<unknown>();
+      mixed.putNowait({});
+      expect(() => mixed.putNowait({})).toThrow(/cannot order/);
+      expect(() => new Condition({} as never)).toThrow(/lock must be a Lock/);
     });
   });
 

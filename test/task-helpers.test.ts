@@ -335,6 +335,35 @@ describe('timeout and timeoutAt', () => {
   });
 });
 
+describe('boundaries and bad input', () => {
+  it('at the deadline itself the timeout wins, even over a result set earlier in that iteration', async () => {
+    await run(async () => {
+      const loop = getRunningLoop();
+      // As in asyncio: the result wakes the waiter through a callback of the next iteration,
+      // and the timeout (due in this one) cancels it first (Task.cancel's _must_cancel).
+      const when = loop.time() + 0.02;
+      const sameInstant = loop.createFuture<string>();
+      loop.callAt(when, () => sameInstant.setResult('same instant'));
+      await expect(timeoutAt(when, () => sameInstant)).rejects.toBeInstanceOf(TimeoutError);
+      // A result set before the deadline's iteration is in time.
+      const early = loop.createFuture<string>();
+      loop.callSoon(() => early.setResult('in time'));
+      expect(await timeoutAt(loop.time() + 5, () => early)).toBe('in time');
+    });
+  });
+
+  it('bad arguments fail with TypeError or RangeError naming them', async () => {
+    await run(async () => {
+      expect(() => gather(42 as never)).toThrow(TypeError);
+      await expect(wait(7 as never)).rejects.toThrow(/iterable/);
+      await expect(TaskGroup.run('body' as never)).rejects.toThrow(/body must be a function/);
+      expect(() => timeout('soon' as never)).toThrow(/delay must be a number of seconds/);
+      expect(() => timeoutAt(Number.NaN)).toThrow(/when must be a number of seconds/);
+      await expect(timeout(1, 'body' as never)).rejects.toThrow(/body must be a function/);
+    });
+  });
+});
+
 describe('toThread', () => {
   it('runs a module export on the default executor', async () => {
     const result = await run(async () => toThread<number>({ filename: new URL('./fixtures/executor-tasks.mjs', import.meta.url), name: 'add' }, 2, 3));
