@@ -52,7 +52,7 @@ describe('gather', () => {
   it('fails with the first failure; the others keep running', async () => {
     await run(async () => {
       const finished: string[] = [];
-      const slow = getRunningLoop().createTask(after(0.03, 'slow', finished));
+      const slow = getRunningLoop().createTask(after(0.3, 'slow', finished));
       await expect(gather(failAfter(0.01, 'boom'), slow)).rejects.toThrow('boom');
       expect(slow.done()).toBe(false);
       expect(await slow).toBe('slow');
@@ -109,7 +109,7 @@ describe('wait', () => {
     await run(async () => {
       const loop = getRunningLoop();
       const fast = loop.createTask(after(0.01, 'fast'));
-      const slow = loop.createTask(after(0.05, 'slow'));
+      const slow = loop.createTask(after(0.3, 'slow'));
       const [done, pending] = await wait([fast, slow], { returnWhen: FIRST_COMPLETED });
       expect([...done]).toEqual([fast]);
       expect([...pending]).toEqual([slow]);
@@ -121,7 +121,7 @@ describe('wait', () => {
     await run(async () => {
       const loop = getRunningLoop();
       const failing = loop.createTask(failAfter(0.01, 'x'));
-      const slow = loop.createTask(after(0.05, 'slow'));
+      const slow = loop.createTask(after(0.3, 'slow'));
       const [done, pending] = await wait([failing, slow], { returnWhen: FIRST_EXCEPTION });
       expect([...done]).toEqual([failing]);
       expect([...pending]).toEqual([slow]);
@@ -135,7 +135,7 @@ describe('wait', () => {
   it('on timeout returns what is done and cancels nothing', async () => {
     await run(async () => {
       const loop = getRunningLoop();
-      const slow = loop.createTask(after(0.05, 'slow'));
+      const slow = loop.createTask(after(0.3, 'slow'));
       const [done, pending] = await wait([slow], { timeout: 0.01 });
       expect(done.size).toBe(0);
       expect([...pending]).toEqual([slow]);
