@@ -14,7 +14,9 @@ const posix = std.posix;
 
 const connections_max = 4096;
 const events_max = 256;
-const buffer_size = 64 * 1024;
+/// As much as zloop's reactor reads from one socket per batch (stream.zig read_bytes_per_batch)
+/// and uvloop per read: a 100 KiB message is one read, not two readiness reports.
+const buffer_size = 256 * 1024;
 
 /// One accepted socket. `pending` holds what a partial write left over; it is allocated when the
 /// connection is accepted, never on the hot path.
