@@ -319,6 +319,22 @@ pub fn testFailNextSetReading(env: napi.Env, info: c.napi_callback_info) !napi.V
     return napi.undefinedValue(env);
 }
 
+/// setReceiveBuffer(reactor, buffer): the reactor reads into `buffer` from the next collect on
+/// (JS hands views of the old one to protocols, so it replaces a full buffer, never reuses it).
+pub fn setReceiveBuffer(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    const bytes = try napi.bytes(env, argv[1], "receiveBuffer");
+    if (bytes.len == 0) return napi.throwType(env, "receiveBuffer must not be empty");
+    var ref: c.napi_ref = null;
+    // As strong as the other references: strong while polling (holdJsObjects).
+    try napi.check(env, c.napi_create_reference(env, argv[1], if (self.state == .polling) 1 else 0, &ref));
+    _ = c.napi_delete_reference(env, self.receive_ref);
+    self.receive_ref = ref;
+    self.receive_buffer = bytes;
+    return napi.undefinedValue(env);
+}
+
 /// start(reactor): watch the reactor's fd from libuv (this keeps the process alive).
 pub fn start(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const self = try openReactor(env, (try napi.args(1, env, info))[0]);

@@ -456,6 +456,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "listenUnix", export_(listenUnix) },
         .{ "testFailNextCreate", export_(bound.testFailNextCreate) },
         .{ "testFailNextSetReading", export_(bound.testFailNextSetReading) },
+        .{ "setReceiveBuffer", export_(bound.setReceiveBuffer) },
         .{ "connect", export_(connect) },
         .{ "connectUnix", export_(connectUnix) },
         .{ "write", export_(write) },

@@ -23,6 +23,9 @@ pub const header = struct {
     pub const work_pending = 1;
     /// Set by Zig when the timer deadline passed, so JS re-arms it even if nothing was due.
     pub const timer_expired = 2;
+    /// Set by JS: where in the receive buffer the next collect starts writing. Bytes before it
+    /// may still be referenced by JS (views handed to protocols), so they are never written.
+    pub const receive_start = 3;
     pub const ints = 4;
 };
 
@@ -191,7 +194,10 @@ pub const Reactor = struct {
         // Each event needs at least one record; reads may add an eof or failure after data.
         const wanted = @min(events.len, writer.capacity() / 2);
         const count = self.poller.poll(events[0..wanted], 0);
-        var received: usize = 0;
+        // JS keeps the start inside the buffer (and far enough from its end to read a batch).
+        const start = shared[header.receive_start];
+        std.debug.assert(start >= 0 and start <= receive_buffer.len);
+        var received: usize = @min(@as(usize, @intCast(@max(start, 0))), receive_buffer.len);
         for (events[0..count]) |event| {
             if (writer.room() < 2) break; // level-triggered: the rest is reported again
             const socket = self.lookup(event.fd) orelse {

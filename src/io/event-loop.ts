@@ -12,7 +12,8 @@ import { type AddrInfo, getaddrinfo, type GetaddrinfoOptions, getnameinfo } from
 import { checkExecutor, createDefaultExecutor, type Executor, type ExecutorTask, runTask } from '../process/executor.js';
 import { type Future, Task, type TaskTarget } from '../core/futures.js';
 import { Handle } from '../core/handles.js';
-import { Header, InterestMask, native, ReadyFlag, RecordKind, RECEIVE_BUFFER_BYTES, RECORD_INTS, RECORDS_MAX, type ReactorHandle } from './native.js';
+import { Header, InterestMask, native, ReadyFlag, RecordKind, RECORD_INTS, RECORDS_MAX, type ReactorHandle } from './native.js';
+import { ReceiveBuffer } from './receive-buffer.js';
 import type { AnyProtocol, BaseProtocol, ProtocolFactory } from '../net/protocols.js';
 import { _getRunningLoop, _setRunningLoop } from '../core/running.js';
 import type { Server } from '../net/server.js';
@@ -44,7 +45,8 @@ const LINGER_SECONDS = 2;
 
 export class EventLoop extends BaseLoop implements IoLoop {
   readonly #shared = new Int32Array(Header.ints + RECORDS_MAX * RECORD_INTS);
-  readonly #receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
+  /** The buffer the reactor reads into, and the views of it handed to protocols. */
+  readonly #received = new ReceiveBuffer(this.#shared);
   /** The native side holds these three weakly while the loop is idle, so the loop owns them. */
   readonly #batchCallback = (recordCount: number): void => this.#onBatch(recordCount);
   readonly #reactor: ReactorHandle;
@@ -70,7 +72,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
       this.#reactor = null as unknown as ReactorHandle;
       return;
     }
-    this.#reactor = native.create(this.#shared, this.#receiveBuffer, this.#batchCallback);
+    this.#reactor = native.create(this.#shared, this.#received.buffer, this.#batchCallback);
     dormantLoop ??= new EventLoop(DORMANT);
   }
 
@@ -383,6 +385,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
       this._timerFired();
     }
     if (recordCount > 0) this.#processRecords(recordCount);
+    this.#received.afterBatch(this.#reactor);
     if (this._iterate()) shared[Header.workPending] = 1;
   }
 
@@ -433,7 +436,12 @@ export class EventLoop extends BaseLoop implements IoLoop {
 
   /** @internal Where the reactor puts the bytes of DATA records. */
   get _receiveBuffer(): Buffer {
-    return this.#receiveBuffer;
+    return this.#received.buffer;
+  }
+
+  /** @internal The bytes of one DATA record as a Buffer the protocol owns (receive-buffer.ts). */
+  _receivedBytes(offset: number, length: number): Buffer {
+    return this.#received.bytes(offset, length);
   }
 
   /** @internal Routes the reactor's records for `fd` to `owner`. */

@@ -21,6 +21,8 @@ export interface IoLoop extends Loop {
   readonly _reactor: ReactorHandle;
   /** @internal Where the reactor puts the bytes of DATA records. */
   readonly _receiveBuffer: Buffer;
+  /** @internal The bytes of one DATA record as a Buffer the caller owns (a view or a copy). */
+  _receivedBytes(offset: number, length: number): Buffer;
   /** @internal Routes the reactor's records for `fd` to `owner`. */
   _registerSocket(fd: number, owner: SocketOwner): void;
   /** @internal Stops routing records for `fd` and closes it (gracefully: no reset). */

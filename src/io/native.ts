@@ -40,6 +40,8 @@ export interface NativeAddon {
   duplicateFd(fd: number): number;
   /** close(2) of an fd no reactor holds (nothing to retry: the fd is released either way). */
   closeFd(fd: number): void;
+  /** The reactor reads into `buffer` from the next collect on. */
+  setReceiveBuffer(reactor: ReactorHandle, buffer: Buffer): void;
   /** Bytes the reactor still holds to send on `fd` now (0 if none). */
   queuedBytes(reactor: ReactorHandle, fd: number): number;
   /** [accepted, bytesIn, bytesOut] since the reactor was made. */
@@ -87,6 +89,8 @@ export const Header = {
   inDispatch: 0,
   workPending: 1,
   timerExpired: 2,
+  /** Where the next collect starts writing in the receive buffer (what is before is JS's). */
+  receiveStart: 3,
   ints: 4,
 } as const;
 
@@ -125,8 +129,20 @@ export const ListenFlag = {
   noDelay: 32,
 } as const;
 
-/** Bytes one batch can read across all sockets; dataReceived gets copies, so it is reused. */
+/** Bytes of one receive buffer; batches fill it from receiveStart on (see EventLoop._receivedBytes). */
 export const RECEIVE_BUFFER_BYTES = 1024 * 1024;
+/**
+ * A buffer with less than this left after the start is replaced by a new one: a batch may read
+ * up to 256 KiB from each of several sockets (stream.zig), and reads stop below 2 KiB of room.
+ */
+export const RECEIVE_BUFFER_REPLACE_BELOW = 512 * 1024;
+/**
+ * Reads at least this large reach dataReceived as views of the receive buffer, which is then
+ * never written there again (the next batch starts after them; a full buffer is replaced, not
+ * reused); smaller reads are copied. A view keeps its whole 1 MiB buffer alive, at most 32 times
+ * its own size; copying a 100 KiB read cost ~6 µs of a ~35 µs echo request (A/B, 2026-12-02).
+ */
+export const RECEIVE_VIEW_MIN_BYTES = 32 * 1024;
 
 export const ReadyFlag = { readable: 1, writable: 2, hangup: 4 } as const;
 

@@ -143,11 +143,9 @@ export class SocketTransport extends ReactorSocketTransport<AnyProtocol> impleme
   // ---- internals --------------------------------------------------------------------------
 
   #onData(offset: number, length: number): void {
-    const source = this._loop._receiveBuffer;
     if (!this.#buffered) {
-      // A copy the protocol owns: the receive buffer is reused by the next batch.
-      const data = Buffer.allocUnsafe(length);
-      source.copy(data, 0, offset, offset + length);
+      // Bytes the protocol owns (a copy, or a view of a region never written again).
+      const data = this._loop._receivedBytes(offset, length);
       try {
         this._protocol.dataReceived!(data);
       } catch (exception) {
@@ -156,7 +154,7 @@ export class SocketTransport extends ReactorSocketTransport<AnyProtocol> impleme
       return;
     }
     try {
-      feedBufferedProtocol(this._protocol, source, offset, offset + length, this.#isLost);
+      feedBufferedProtocol(this._protocol, this._loop._receiveBuffer, offset, offset + length, this.#isLost);
     } catch (exception) {
       this._fatalError(exception, 'Fatal error: protocol.getBuffer() or bufferUpdated() call failed.');
     }
