@@ -79,6 +79,11 @@ describe('timer queue against a sorted model', () => {
     for (const seed of [6, 7]) await checkSeed(seed, 2000, 0.1, 0.9);
   });
 
+  it('more timers of one delay than one list takes (a full list drains beside its successor)', async () => {
+    // ~4300-8600 timers per delay: past the queue's 4096-timer lists, with cancellations both ways.
+    for (const seed of [10, 11]) await checkSeed(seed, 30000, 0.2, 0.2);
+  });
+
   it('a new delay for nearly every timer, with cancellations both ways', async () => {
     for (const seed of [8, 9]) await checkSeed(seed, 2000, 0.3, 0.5, 'random');
   });

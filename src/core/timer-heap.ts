@@ -37,6 +37,13 @@ const POOLED_LIST_TIMERS = 1024;
 
 /** The most per-delay lists a queue keeps at once (see pushLater). */
 const LISTS_MAX = 256;
+/**
+ * A list takes at most this many timers; the next timer of its delay starts a new list, which
+ * the table finds from then on while the full one drains. Its arrays (2 slots a timer) stay
+ * under V8's large-object size: a list of 1e4 timers grew arrays past it, and every growth then
+ * mapped fresh pages and unmapped the old (a third of a 10-delay burst's CPU was system time).
+ */
+const LIST_TIMERS_MAX = 4096;
 
 /** Runs one due timer in debug mode (timed); the fast path calls the callback itself. */
 export type TimedRun = (handle: Handle) => void;
@@ -207,7 +214,7 @@ export class TimerQueue {
   pushLater(delay: number, timer: TimerHandle): void {
     const when = timer._when;
     let list = this.#lists.get(delay);
-    if (list === undefined) {
+    if (list === undefined || list.tail >= LIST_TIMERS_MAX) {
       // A list pays for itself when its delay repeats; delays that do not (random jitter) would
       // each make a list, so past LISTS_MAX lists a new delay's timer goes to the heap of handles
       // instead (measured, 1e5 random delays: ~6 us per timer with a list each, ~1.1 us without,
@@ -216,6 +223,8 @@ export class TimerQueue {
         this.pushAt(timer);
         return;
       }
+      // A full list stays in the list heap; ordered by its first timer, it drains before the new one.
+      if (list !== undefined) this.#lists.delete(delay);
       list = takeList(delay);
       this.#lists.add(delay, list);
       timer._slot = list.push(when, timer._sequence, timer._callback!, timer._args!);
@@ -344,12 +353,17 @@ export class TimerQueue {
     this.#size--;
     list.advance();
     if (list.tail === list.head) {
-      this.#lists.delete(list.delay);
+      this.#forgetList(list);
       giveBackList(list);
       this.#listHeap.removeTop();
     } else {
       this.#listHeap.replaceTopKeys(list.keys[2 * list.head]!, list.keys[2 * list.head + 1]!);
     }
+  }
+
+  /** An emptied list leaves the table, unless a newer list of its delay took its place there. */
+  #forgetList(list: TimerList): void {
+    if (this.#lists.get(list.delay) === list) this.#lists.delete(list.delay);
   }
 
   #dropTopAt(): TimerHandle {
@@ -375,7 +389,7 @@ export class TimerQueue {
       if (list.tail > list.head) {
         this.#listHeap.push(list, list.keys[0]!, list.keys[1]!);
       } else {
-        this.#lists.delete(list.delay);
+        this.#forgetList(list);
         giveBackList(list);
       }
     }
