@@ -179,17 +179,26 @@ function timerShapes() {
       withLoop((loop, finish) => {
         const callback = countdown(shape, clock, finish);
         clock.start();
+        // Handles are kept only where the shape cancels them, as a program would.
+        if (!shape.cancelEvery) {
+          for (let index = 0; index < TIMERS; index++) loop.callLater(shape.delays(index) / 1000, callback);
+          return;
+        }
         const handles = new Array(TIMERS);
         for (let index = 0; index < TIMERS; index++) handles[index] = loop.callLater(shape.delays(index) / 1000, callback);
-        if (shape.cancelEvery) for (let index = 0; index < TIMERS; index++) if (index % shape.cancelEvery !== 0) handles[index].cancel();
+        for (let index = 0; index < TIMERS; index++) if (index % shape.cancelEvery !== 0) handles[index].cancel();
       }),
     node: (clock) =>
       withNode((finish) => {
         const callback = countdown(shape, clock, finish);
         clock.start();
+        if (!shape.cancelEvery) {
+          for (let index = 0; index < TIMERS; index++) setTimeout(callback, shape.delays(index));
+          return;
+        }
         const handles = new Array(TIMERS);
         for (let index = 0; index < TIMERS; index++) handles[index] = setTimeout(callback, shape.delays(index));
-        if (shape.cancelEvery) for (let index = 0; index < TIMERS; index++) if (index % shape.cancelEvery !== 0) clearTimeout(handles[index]);
+        for (let index = 0; index < TIMERS; index++) if (index % shape.cancelEvery !== 0) clearTimeout(handles[index]);
       }),
   }));
   // A per-request timeout: armed when a request comes, cancelled when it is answered.
