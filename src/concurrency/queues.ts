@@ -5,7 +5,7 @@
 import type { Future } from '../core/futures.js';
 import { codedError, describeType } from '../core/validate.js';
 import { Event } from './locks.js';
-import { awaitWithSignal, cancelledBy, isCancellation, removeWaiter, runningLoop, signalOf, type WaitOptions } from './waiting.js';
+import { cancelledBy, isCancellation, runningLoop, signalOf, waitInLine, type WaitOptions } from './waiting.js';
 
 /** getNowait() on an empty queue. */
 export class QueueEmpty extends Error {
@@ -202,22 +202,25 @@ export class Queue<T = unknown> {
   async put(item: T, options?: WaitOptions): Promise<void> {
     const signal = signalOf(options, 'Queue.put()');
     while (this.full()) {
-      if (this.#shutDown) throw new QueueShutDown();
-      if (signal?.aborted) throw cancelledBy(signal);
-      const putter = runningLoop().createFuture<void>();
-      this.#putters.push(putter);
-      try {
-        await awaitWithSignal(putter, signal);
-        if (signal?.aborted) throw cancelledBy(signal);
-      } catch (error) {
-        putter.cancel();
-        removeWaiter(this.#putters, putter);
-        // Woken by a get() but not putting after all: the free slot goes to the next putter.
-        if (isCancellation(error) && !this.full()) wakeUpNext(this.#putters);
-        throw error;
-      }
+      // Woken by a get() but not putting after all: the free slot goes to the next putter.
+      await this.#waitTurn(this.#putters, signal, () => !this.full());
     }
     this.putNowait(item);
+  }
+
+  /**
+   * Waits in `waiters` until woken (by a get() or put(), or shutdown()). A wait that ends by its
+   * signal hands the wake on when `wakeWasUsable()` says what woke it is still there to take.
+   */
+  async #waitTurn(waiters: Future<void>[], signal: AbortSignal | null, wakeWasUsable: () => boolean): Promise<void> {
+    if (this.#shutDown) throw new QueueShutDown();
+    if (signal?.aborted) throw cancelledBy(signal);
+    try {
+      await waitInLine(waiters, runningLoop().createFuture<void>(), signal);
+    } catch (error) {
+      if (isCancellation(error) && wakeWasUsable()) wakeUpNext(waiters);
+      throw error;
+    }
   }
 
   putNowait(item: T): void {
@@ -233,20 +236,8 @@ export class Queue<T = unknown> {
   async get(options?: WaitOptions): Promise<T> {
     const signal = signalOf(options, 'Queue.get()');
     while (this.empty()) {
-      if (this.#shutDown) throw new QueueShutDown();
-      if (signal?.aborted) throw cancelledBy(signal);
-      const getter = runningLoop().createFuture<void>();
-      this.#getters.push(getter);
-      try {
-        await awaitWithSignal(getter, signal);
-        if (signal?.aborted) throw cancelledBy(signal);
-      } catch (error) {
-        getter.cancel();
-        removeWaiter(this.#getters, getter);
-        // Woken by a put() but not taking the item: it goes to the next getter.
-        if (isCancellation(error) && !this.empty()) wakeUpNext(this.#getters);
-        throw error;
-      }
+      // Woken by a put() but not taking the item: it goes to the next getter.
+      await this.#waitTurn(this.#getters, signal, () => !this.empty());
     }
     if (signal?.aborted) throw cancelledBy(signal);
     return this.getNowait();
