@@ -105,6 +105,24 @@ describe('runInExecutor on the default executor', () => {
     await settle(() => threadCount() <= threadsBefore, 400);
     expect(threadCount()).toBeLessThanOrEqual(threadsBefore);
   });
+
+  it('shutdownDefaultExecutor() after the pool grew past its minimum leaves no thread behind', async () => {
+    const threadsBefore = threadCount();
+    await withLoop(async (loop) => {
+      // Six slow tasks at once make the pool start more threads than its minimum; once they are
+      // done those extra threads are idle. None may retire on its own and be left out of the
+      // shutdown's wait (or, exiting after it, be replaced by a fresh thread on the dead pool).
+      const slow = Array.from({ length: 6 }, (_, index) => loop.runInExecutor(null, { filename: TASKS, name: 'slowDouble' }, index));
+      expect(await within(loop.runUntilComplete(async () => Promise.all(slow)), 20_000, 'slow tasks')).toEqual([0, 2, 4, 6, 8, 10]);
+      expect(threadCount(), 'the pool grew past one thread').toBeGreaterThan(threadsBefore + 1);
+      // A few timer turns, in which an idle thread with a retire timer would be terminated.
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(threadCount(), 'no idle thread retired by itself').toBeGreaterThan(threadsBefore + 1);
+      await within(loop.shutdownDefaultExecutor(), 20_000, 'shutdown');
+      // Every thread is gone when the shutdown resolves, not some time later.
+      expect(threadCount()).toBeLessThanOrEqual(threadsBefore);
+    });
+  });
 });
 
 describe('runInExecutor with an executor of your own', () => {

@@ -16,7 +16,12 @@ export interface Executor {
 const TASK_RUNNER = fileURLToPath(new URL('../../workers/executor-task.js', import.meta.url));
 
 export function createDefaultExecutor(): Executor {
-  return new Piscina({ filename: TASK_RUNNER }) as unknown as Executor;
+  // Threads never retire while the pool lives (asyncio's ThreadPoolExecutor keeps its threads
+  // too). With piscina's default idleTimeout of 0 a thread above minThreads is terminated when
+  // idle and left out of destroy()'s wait; if its 'exit' comes after destroy() has finished,
+  // piscina takes it for a crash and starts a new minimum thread on the destroyed pool, which
+  // then lives until the process ends (a thread and its 4 fds after shutdownDefaultExecutor).
+  return new Piscina({ filename: TASK_RUNNER, idleTimeout: Infinity }) as unknown as Executor;
 }
 
 /** Runs `task(...args)` on `executor`; resolves with its result. */

@@ -2,7 +2,7 @@
 // trackLeaks() once at top level. It records a baseline before the suite, then checks that
 // every test closed its loops (the addon's reactorsOpen() is back to 0) and that the suite as
 // a whole left no fd, timer or handle behind.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
@@ -22,6 +22,19 @@ export function reactorsOpen(): number {
 /** Open fds of this process (a worker thread shares them with the whole process). */
 export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** What each open fd is ('socket:[123]', 'anon_inode:[eventpoll]', a path), by fd number. */
+export function fdTargets(): Map<string, string> {
+  const targets = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      targets.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // Closed between the listing and the readlink (the listing's own directory fd, for one).
+    }
+  }
+  return targets;
 }
 
 /** Counts of process.getActiveResourcesInfo() by kind ('Timeout', 'TCPWrap', ...). */
@@ -60,6 +73,7 @@ export type LeakOptions = {
 
 export function trackLeaks(options: LeakOptions = {}): void {
   let fdsBefore = 0;
+  let targetsBefore = new Map<string, string>();
   let resourcesBefore = new Map<string, number>();
 
   beforeAll(async () => {
@@ -68,6 +82,7 @@ export function trackLeaks(options: LeakOptions = {}): void {
     // (its throttled reporter); let it fire so the baseline holds no transient timer.
     await settle(() => !activeResources().has('Timeout'), 100);
     fdsBefore = fdCount();
+    targetsBefore = fdTargets();
     resourcesBefore = activeResources();
   });
 
@@ -82,9 +97,16 @@ export function trackLeaks(options: LeakOptions = {}): void {
     // exited, which takes longer while other suites load the machine. A real leak stays.
     await settle(() => fdCount() <= fdsAllowed && resourcesGrown(resourcesBefore).length === 0, 2000);
     const leaks = resourcesGrown(resourcesBefore);
-    if (fdCount() > fdsAllowed) leaks.push(`fds: ${fdsBefore} -> ${fdCount()}`);
+    if (fdCount() > fdsAllowed) leaks.push(`fds: ${fdsBefore} -> ${fdCount()}`, ...fdsGrown(targetsBefore));
     expect(leaks, 'fds, timers or handles left by the suite').toEqual([]);
   });
+}
+
+/** The fds open now that were not open (or were something else) at the baseline, with what they are. */
+function fdsGrown(before: Map<string, string>): string[] {
+  const grown: string[] = [];
+  for (const [fd, target] of fdTargets()) if (before.get(fd) !== target) grown.push(`fd ${fd}: ${target}`);
+  return grown;
 }
 
 function resourcesGrown(before: Map<string, number>): string[] {
