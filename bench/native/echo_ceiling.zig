@@ -55,9 +55,19 @@ pub fn main() !void {
 
     try std.io.getStdOut().writer().print("{d}\n", .{bound.getPort()});
 
+    // ECHO_CEILING_NESTED=1 gives the ceiling zloop's shape of wakeup: the blocking wait is on an
+    // outer epoll (as libuv's) holding this epoll's fd, and each wakeup then polls this one with
+    // timeout 0 (as the reactor does). It measures what the nesting itself costs per request.
+    const nested = std.posix.getenv("ECHO_CEILING_NESTED") != null;
+    const outer_fd = try posix.epoll_create1(linux.EPOLL.CLOEXEC);
+    var inner_event = linux.epoll_event{ .events = linux.EPOLL.IN, .data = .{ .u64 = 0 } };
+    try posix.epoll_ctl(outer_fd, linux.EPOLL.CTL_ADD, epoll_fd, &inner_event);
+    var outer_events: [1]linux.epoll_event = undefined;
+
     var events: [events_max]linux.epoll_event = undefined;
     while (true) {
-        const count = posix.epoll_wait(epoll_fd, &events, -1);
+        if (nested) _ = posix.epoll_wait(outer_fd, &outer_events, -1);
+        const count = posix.epoll_wait(epoll_fd, &events, if (nested) 0 else -1);
         for (events[0..count]) |event| {
             if (event.data.u64 == listener_tag) {
                 acceptAll(listener, epoll_fd, slots);
