@@ -350,6 +350,17 @@ pub fn stop(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return napi.undefinedValue(env);
 }
 
+/// keepAlive(reactor, keep): whether the polling reactor keeps the process (the thread's libuv
+/// loop) alive. On by default; an unref'd reactor still dispatches while something else runs.
+pub fn keepAlive(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(2, env, info);
+    const self = try openReactor(env, argv[0]);
+    var keep = false;
+    try napi.check(env, c.napi_get_value_bool(env, argv[1], &keep));
+    if (keep) uv.uv_ref(self.poll_handle) else uv.uv_unref(self.poll_handle);
+    return napi.undefinedValue(env);
+}
+
 /// close(reactor): idempotent; fds are closed once libuv has released the poll handle.
 pub fn close(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const self = try napi.external(env, (try napi.args(1, env, info))[0], BoundReactor);

@@ -290,6 +290,21 @@ fn socketFlag(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return napi.number(env, if (sockets.flagIsSet(fd, std.posix.SOL.SOCKET, option)) 1 else 0);
 }
 
+/// setStreamOption(fd, name, value): name 1 TCP_NODELAY (value 0/1); name 2 SO_KEEPALIVE (value
+/// < 0 off, 0 on, > 0 on with that many idle seconds before the first probe); name 3 SO_LINGER
+/// with a zero timeout, so that closing resets (value ignored). 0 or -errno.
+fn setStreamOption(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(3, env, info);
+    const fd = try napi.int32(env, argv[0], "fd");
+    const value = try napi.int32(env, argv[2], "value");
+    return switch (try napi.int32(env, argv[1], "name")) {
+        1 => optionalErrnoValue(env, sockets.setNoDelayTo(fd, value != 0)),
+        2 => optionalErrnoValue(env, sockets.setKeepAliveTo(fd, value >= 0, @intCast(@max(0, @min(value, 32767))))),
+        3 => optionalErrnoValue(env, sockets.setResetOnClose(fd)),
+        else => napi.throwType(env, "name must be 1 (TCP_NODELAY), 2 (SO_KEEPALIVE) or 3 (SO_LINGER 0)"),
+    };
+}
+
 /// sendfile(reactor, fd, fileFd, offset, count): 0 (a sendfile_done or failed record follows) or -errno
 fn sendfile(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(5, env, info);
@@ -450,6 +465,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "close", export_(bound.close) },
         .{ "wake", export_(bound.wake) },
         .{ "armTimer", export_(bound.armTimer) },
+        .{ "keepAlive", export_(bound.keepAlive) },
         .{ "setInterest", export_(setInterest) },
         .{ "reactorsOpen", export_(bound.reactorsOpen) },
         .{ "listen", export_(listen) },
@@ -470,6 +486,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "openDatagram", export_(openDatagram) },
         .{ "sendDatagram", export_(sendDatagram) },
         .{ "socketFlag", export_(socketFlag) },
+        .{ "setStreamOption", export_(setStreamOption) },
         .{ "sendfile", export_(sendfile) },
         .{ "detachSocket", export_(detachSocket) },
         .{ "adoptSocket", export_(adoptSocket) },

@@ -1,4 +1,4 @@
-//! The five libuv functions the binding needs, declared by hand: node-api-headers does not ship
+//! The seven libuv functions the binding needs, declared by hand: node-api-headers does not ship
 //! uv.h, and these signatures have been stable since libuv 1.0. Node exports the symbols.
 pub const Loop = opaque {};
 /// A uv_poll_t. Its size comes from uv_handle_size at run time, so the layout never matters here
@@ -16,6 +16,9 @@ pub extern fn uv_poll_init(loop: *Loop, handle: *PollHandle, fd: c_int) c_int;
 pub extern fn uv_poll_start(handle: *PollHandle, events: c_int, callback: PollCallback) c_int;
 pub extern fn uv_poll_stop(handle: *PollHandle) c_int;
 pub extern fn uv_close(handle: *PollHandle, callback: ?CloseCallback) void;
+/// A ref'd active handle keeps uv_run going (the process alive); an unref'd one does not.
+pub extern fn uv_ref(handle: *PollHandle) void;
+pub extern fn uv_unref(handle: *PollHandle) void;
 
 pub fn setData(handle: *PollHandle, data: *anyopaque) void {
     const slot: **anyopaque = @ptrCast(@alignCast(handle));

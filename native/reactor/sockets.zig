@@ -233,6 +233,34 @@ fn setFlagChecked(fd: i32, level: i32, name: u32) bool {
     return c.setsockopt(fd, level, name, &one, @sizeOf(c_int)) == 0;
 }
 
+const TCP_KEEPIDLE: u32 = if (is_linux) 4 else 0x10; // macOS calls it TCP_KEEPALIVE
+
+/// TCP_NODELAY on or off (net.Socket.setNoDelay).
+pub fn setNoDelayTo(fd: i32, on: bool) ?posix.E {
+    return setIntOption(fd, posix.IPPROTO.TCP, TCP_NODELAY, @intFromBool(on));
+}
+
+/// SO_KEEPALIVE on or off; on with idle_seconds > 0 also sets the idle time before the first
+/// probe (net.Socket.setKeepAlive(enable, initialDelay)).
+pub fn setKeepAliveTo(fd: i32, on: bool, idle_seconds: u31) ?posix.E {
+    if (setIntOption(fd, posix.SOL.SOCKET, posix.SO.KEEPALIVE, @intFromBool(on))) |err| return err;
+    if (on and idle_seconds > 0) return setIntOption(fd, posix.IPPROTO.TCP, TCP_KEEPIDLE, idle_seconds);
+    return null;
+}
+
+/// SO_LINGER on with a zero timeout: the next close() resets the connection (RST) instead of a
+/// FIN, dropping what is unsent (net.Socket.resetAndDestroy).
+pub fn setResetOnClose(fd: i32) ?posix.E {
+    const linger = extern struct { onoff: c_int, seconds: c_int }{ .onoff = 1, .seconds = 0 };
+    if (c.setsockopt(fd, posix.SOL.SOCKET, posix.SO.LINGER, &linger, @sizeOf(@TypeOf(linger))) < 0) return lastErrno(@as(c_int, -1));
+    return null;
+}
+
+fn setIntOption(fd: i32, level: i32, name: u32, value: c_int) ?posix.E {
+    if (c.setsockopt(fd, level, name, &value, @sizeOf(c_int)) < 0) return lastErrno(@as(c_int, -1));
+    return null;
+}
+
 /// Whether a socket option is on (tests read SO_BROADCAST and SO_REUSEPORT back with it).
 pub fn flagIsSet(fd: i32, level: i32, name: u32) bool {
     var value: c_int = 0;

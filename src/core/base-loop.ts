@@ -32,6 +32,8 @@ export abstract class BaseLoop {
   #tasksAfterPrune = 0;
   #closed = false;
   #running = false;
+  /** The run is _runInBackground(): it does not hold the thread's running-loop slot. */
+  #background = false;
   #stopping = false;
   #inRunOnce = false;
   /** The deadline the I/O layer's timer is armed for (Infinity: disarmed). */
@@ -141,14 +143,30 @@ export abstract class BaseLoop {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#running = true;
     _setRunningLoop(this);
-    this._startPolling();
-    this.#armedDeadline = Infinity;
-    this.#armTimer();
+    this.#startRun();
     return new Promise<void>((resolve) => {
       this.#finishRun = resolve;
     });
+  }
+
+  /**
+   * @internal Runs until stop(), like runForever(), but without becoming the thread's running
+   * loop: zloop/net's per-thread loop runs this way, so that it never stands in the way of a
+   * user's own run() on the same thread.
+   */
+  _runInBackground(): void {
+    this._checkClosed();
+    if (this.#running) throw new Error('This event loop is already running');
+    this.#background = true;
+    this.#startRun();
+  }
+
+  #startRun(): void {
+    this.#running = true;
+    this._startPolling();
+    this.#armedDeadline = Infinity;
+    this.#armTimer();
   }
 
   /** Runs until `awaitable` (a Future, a promise, or an async function) is done; returns its result. */
@@ -378,7 +396,8 @@ export abstract class BaseLoop {
   #endRun(): void {
     this.#stopping = false;
     this.#running = false;
-    _setRunningLoop(null);
+    if (this.#background) this.#background = false;
+    else _setRunningLoop(null);
     this._stopPolling();
     const finish = this.#finishRun;
     this.#finishRun = null;

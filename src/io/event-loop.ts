@@ -88,6 +88,12 @@ export class EventLoop extends BaseLoop implements IoLoop {
     native.stop(this.#reactor);
   }
 
+  /** @internal Whether this loop, while it runs, keeps the thread's libuv loop (the process) alive; on by default. */
+  _keepProcessAlive(keep: boolean): void {
+    this._checkClosed();
+    native.keepAlive(this.#reactor, keep);
+  }
+
   /** Mid-dispatch a flag is enough (Zig runs another iteration); else one eventfd write. */
   protected _wake(): void {
     if (this.#shared[Header.inDispatch] !== 0) {

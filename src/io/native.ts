@@ -12,6 +12,8 @@ export interface NativeAddon {
   close(reactor: ReactorHandle): void;
   wake(reactor: ReactorHandle): void;
   armTimer(reactor: ReactorHandle, delayMs: number): void;
+  /** Whether the polling reactor keeps the thread's libuv loop (the process) alive; on by default. */
+  keepAlive(reactor: ReactorHandle, keep: boolean): void;
   setInterest(reactor: ReactorHandle, fd: number, nextMask: number, previousMask: number): void;
   reactorsOpen(): number;
 
@@ -62,6 +64,8 @@ export interface NativeAddon {
   sendDatagram(reactor: ReactorHandle, fd: number, data: Uint8Array, host: string | null, port: number): number;
   /** 1 if the option is on: name 1 SO_BROADCAST, 2 SO_REUSEPORT. */
   socketFlag(fd: number, name: 1 | 2): number;
+  /** name 1 TCP_NODELAY (value 0/1); 2 SO_KEEPALIVE (value < 0 off, 0 on, > 0 on with that many idle seconds); 3 SO_LINGER 0 (close resets): 0 or -errno. */
+  setStreamOption(fd: number, name: 1 | 2 | 3, value: number): number;
   /** Starts sendfile(2) of fileFd[offset, offset + count) to a stream socket: 0, then a sendfileDone or failed record; or -errno. */
   sendfile(reactor: ReactorHandle, fd: number, fileFd: number, offset: number, count: number): number;
 
