@@ -278,16 +278,18 @@ fn sendDatagram(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return resultValue(env, usize, self.reactor.sendDatagram(fd, data, address));
 }
 
-/// socketFlag(fd, name): 1 if SO_BROADCAST (name 1) or SO_REUSEPORT (name 2) is on, else 0.
+/// socketFlag(fd, name): 1 if SO_BROADCAST (1), SO_REUSEPORT (2), TCP_NODELAY (3) or SO_KEEPALIVE (4) is on, else 0.
 fn socketFlag(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
     const fd = try napi.int32(env, argv[0], "fd");
-    const option: u32 = switch (try napi.int32(env, argv[1], "name")) {
-        1 => std.posix.SO.BROADCAST,
-        2 => std.posix.SO.REUSEPORT,
-        else => return napi.throwType(env, "name must be 1 (SO_BROADCAST) or 2 (SO_REUSEPORT)"),
+    const level: i32, const option: u32 = switch (try napi.int32(env, argv[1], "name")) {
+        1 => .{ std.posix.SOL.SOCKET, std.posix.SO.BROADCAST },
+        2 => .{ std.posix.SOL.SOCKET, std.posix.SO.REUSEPORT },
+        3 => .{ std.posix.IPPROTO.TCP, 1 }, // TCP_NODELAY, the same number on Linux and the BSDs
+        4 => .{ std.posix.SOL.SOCKET, std.posix.SO.KEEPALIVE },
+        else => return napi.throwType(env, "name must be 1 (SO_BROADCAST), 2 (SO_REUSEPORT), 3 (TCP_NODELAY) or 4 (SO_KEEPALIVE)"),
     };
-    return napi.number(env, if (sockets.flagIsSet(fd, std.posix.SOL.SOCKET, option)) 1 else 0);
+    return napi.number(env, if (sockets.flagIsSet(fd, level, option)) 1 else 0);
 }
 
 /// setStreamOption(fd, name, value): name 1 TCP_NODELAY (value 0/1); name 2 SO_KEEPALIVE (value

@@ -144,10 +144,7 @@ export abstract class BaseLoop {
       return Promise.reject(error);
     }
     _setRunningLoop(this);
-    this.#startRun();
-    return new Promise<void>((resolve) => {
-      this.#finishRun = resolve;
-    });
+    return this.#startRun();
   }
 
   /**
@@ -155,18 +152,22 @@ export abstract class BaseLoop {
    * loop: zloop/net's per-thread loop runs this way, so that it never stands in the way of a
    * user's own run() on the same thread.
    */
-  _runInBackground(): void {
+  _runInBackground(): Promise<void> {
     this._checkClosed();
     if (this.#running) throw new Error('This event loop is already running');
     this.#background = true;
-    this.#startRun();
+    return this.#startRun();
   }
 
-  #startRun(): void {
+  /** The promise resolves once the loop has stopped. */
+  #startRun(): Promise<void> {
     this.#running = true;
     this._startPolling();
     this.#armedDeadline = Infinity;
     this.#armTimer();
+    return new Promise<void>((resolve) => {
+      this.#finishRun = resolve;
+    });
   }
 
   /** Runs until `awaitable` (a Future, a promise, or an async function) is done; returns its result. */

@@ -62,8 +62,8 @@ export interface NativeAddon {
   ): number;
   /** One datagram to host:port (or the connected peer when host is null): bytes still queued, or -errno. */
   sendDatagram(reactor: ReactorHandle, fd: number, data: Uint8Array, host: string | null, port: number): number;
-  /** 1 if the option is on: name 1 SO_BROADCAST, 2 SO_REUSEPORT. */
-  socketFlag(fd: number, name: 1 | 2): number;
+  /** 1 if the option is on: name 1 SO_BROADCAST, 2 SO_REUSEPORT, 3 TCP_NODELAY, 4 SO_KEEPALIVE. */
+  socketFlag(fd: number, name: 1 | 2 | 3 | 4): number;
   /** name 1 TCP_NODELAY (value 0/1); 2 SO_KEEPALIVE (value < 0 off, 0 on, > 0 on with that many idle seconds); 3 SO_LINGER 0 (close resets): 0 or -errno. */
   setStreamOption(fd: number, name: 1 | 2 | 3, value: number): number;
   /** Starts sendfile(2) of fileFd[offset, offset + count) to a stream socket: 0, then a sendfileDone or failed record; or -errno. */

@@ -45,17 +45,31 @@ export function setListenPolicy(next: ListenPolicy): void {
   policy = next;
 }
 
-/** The `_handle` of a net.Server listening on zloop. */
+/** The `_handle` of a net.Server listening on a Unix path (address() then returns `_pipeName`). */
 class ListenHandle {
-  readonly #hold = new Hold();
-
   constructor(
     readonly zloopServer: ZloopServer,
     readonly unixPath: string | null,
-  ) {
-    this.#hold.activate();
+    /** Active since the listen began (so the thread's loop lives through the bind). */
+    readonly hold: Hold,
+  ) {}
+
+  close(): void {
+    this.hold.deactivate();
+    this.zloopServer.close();
   }
 
+  ref(): void {
+    this.hold.ref();
+  }
+
+  unref(): void {
+    this.hold.unref();
+  }
+}
+
+/** The `_handle` of a net.Server listening on TCP. */
+class TcpListenHandle extends ListenHandle {
   /** Node's handle convention: fills `out`, returns 0 or an errno. */
   getsockname(out: Partial<AddressInfo>): number {
     const socket = this.zloopServer.sockets[0];
@@ -65,19 +79,6 @@ class ListenHandle {
     out.family = socket!.family;
     out.port = name[1];
     return 0;
-  }
-
-  close(): void {
-    this.#hold.deactivate();
-    this.zloopServer.close();
-  }
-
-  ref(): void {
-    this.#hold.ref();
-  }
-
-  unref(): void {
-    this.#hold.unref();
   }
 }
 
@@ -137,6 +138,17 @@ export function listenOnZloop(server: net.Server, options: ListenOptions, callba
 }
 
 async function bind(server: NodeServer, asked: ListenOptions): Promise<ListenHandle> {
+  const hold = new Hold();
+  hold.activate();
+  try {
+    return await bindHeld(server, asked, hold);
+  } catch (error) {
+    hold.deactivate();
+    throw error;
+  }
+}
+
+async function bindHeld(server: NodeServer, asked: ListenOptions, hold: Hold): Promise<ListenHandle> {
   const options = await policy(asked);
   const loop = threadLoop();
   const accept = (): unknown => {
@@ -154,7 +166,7 @@ async function bind(server: NodeServer, asked: ListenOptions): Promise<ListenHan
       family: options.ipv6Only ? 10 /* AF_INET6 */ : undefined,
     });
   }
-  return new ListenHandle(zloopServer, options.path ?? null);
+  return options.path !== undefined ? new ListenHandle(zloopServer, options.path, hold) : new TcpListenHandle(zloopServer, null, hold);
 }
 
 /** What net.Server's onconnection does for each accepted socket. */

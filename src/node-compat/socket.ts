@@ -7,6 +7,7 @@
 // transport's limit plus the Duplex's own highWaterMark.
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { TimerHandle } from '../core/handles.js';
+import type { EventLoop } from '../io/event-loop.js';
 import { checkPort } from '../core/validate.js';
 import { native } from '../io/native.js';
 import type { Transport } from '../net/protocols.js';
@@ -64,6 +65,8 @@ export class Socket extends Duplex {
   _server: SocketOwnerServer | null = null;
 
   #transport: Transport | null = null;
+  /** The loop of the transport (or of the connect under way); timers run on it. */
+  #loop: EventLoop | null = null;
   #fd = -1;
   #connecting = false;
   #lost = false;
@@ -92,6 +95,7 @@ export class Socket extends Duplex {
   connect(...args: unknown[]): this {
     const listener = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : null;
     const options = connectOptions(args);
+    const port = 'port' in options ? checkPort(options.port, 'options.port') : 0;
     if (this.#connecting || this.#transport !== null) throw Object.assign(new Error('Socket is already connected'), { code: 'ERR_SOCKET_CONNECTION_ALREADY_OPEN' });
     if (listener !== null) this.once('connect', listener);
     if (options.timeout !== undefined) this.setTimeout(options.timeout);
@@ -101,12 +105,12 @@ export class Socket extends Duplex {
     }
     this.#connecting = true;
     this.#hold.activate();
-    const loop = threadLoop();
+    const loop = (this.#loop = threadLoop());
     const protocol = new SocketProtocol(this);
     const connected =
       'path' in options
         ? loop.createUnixConnection(() => protocol, options.path)
-        : loop.createConnection(() => protocol, options.host ?? 'localhost', checkPort(options.port, 'options.port'), {
+        : loop.createConnection(() => protocol, options.host ?? 'localhost', port, {
             localAddr: options.localAddress !== undefined || options.localPort !== undefined ? [options.localAddress ?? '0.0.0.0', options.localPort ?? 0] : null,
           });
     connected.then(
@@ -127,11 +131,12 @@ export class Socket extends Duplex {
   /** @internal A server's accepted connection, or a connect() that completed. */
   _onConnectionMade(transport: Transport): void {
     this.#transport = transport;
+    this.#hold.activate();
+    this.#loop ??= threadLoop();
     const socket = transport.getExtraInfo('socket') as TransportSocket;
     this.#fd = socket.fd;
     this.#local = addressInfo(socket.getsockname(), socket.family);
     this.#remote = addressInfo(socket.getpeername(), socket.family);
-    this.#hold.activate();
     if (this.#noDelay !== null) this.setNoDelay(this.#noDelay);
     if (this.#keepAlive !== null) this.setKeepAlive(...this.#keepAlive);
     this.#touch();
@@ -149,7 +154,10 @@ export class Socket extends Duplex {
 
   /** @internal */
   _onEof(): void {
+    // As Node's sockets do: read(0) lets 'end' come even when nobody reads (the buffer is empty),
+    // so that a connection whose peer has gone is not left open for want of a reader.
     this.push(null);
+    this.read(0);
   }
 
   override _read(): void {
@@ -275,7 +283,8 @@ export class Socket extends Duplex {
       server._connections--;
       server._emitCloseIfDrained();
     }
-    process.nextTick(() => this.emit('close', this.#hadError));
+    // After the Duplex's 'error' (a nextTick), as Node's close callback comes in a later phase.
+    setImmediate(() => this.emit('close', this.#hadError));
   }
 
   // ---- options ----------------------------------------------------------------------------
@@ -367,6 +376,11 @@ export class Socket extends Duplex {
     return this.#remote?.family;
   }
 
+  /** @internal The socket's fd while it is open, else -1 (tests read its options back). */
+  get _fd(): number {
+    return this.#lost ? -1 : this.#fd;
+  }
+
   // ---- internals --------------------------------------------------------------------------
 
   #isUnix(): boolean {
@@ -375,16 +389,16 @@ export class Socket extends Duplex {
 
   /** Activity: the idle timer, if any, counts from now. One timer per idle period, not per call. */
   #touch(): void {
-    if (this.#timeoutMs === 0) return;
-    const loop = threadLoop();
+    const loop = this.#loop;
+    if (this.#timeoutMs === 0 || loop === null || loop.isClosed()) return;
     this.#lastActivity = loop.time();
     if (this.#timer === null) this.#timer = loop.callLater(this.#timeoutMs / 1000, this.#onTimer);
   }
 
   #onTimer = (): void => {
     this.#timer = null;
-    if (this.#timeoutMs === 0 || this.destroyed) return;
-    const loop = threadLoop();
+    const loop = this.#loop;
+    if (this.#timeoutMs === 0 || this.destroyed || loop === null || loop.isClosed()) return;
     const idleFor = loop.time() - this.#lastActivity;
     const limit = this.#timeoutMs / 1000;
     if (idleFor < limit) this.#timer = loop.callLater(limit - idleFor, this.#onTimer);

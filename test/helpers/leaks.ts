@@ -12,6 +12,8 @@ export const addon = createRequire(import.meta.url)(process.env.ZLOOP_ADDON_BUIL
   testFailNextCreate(): void;
   /** The next setReading() on this thread returns -errno instead of changing the watch. */
   testFailNextSetReading(errno: number): void;
+  /** 1 if the option is on: name 1 SO_BROADCAST, 2 SO_REUSEPORT, 3 TCP_NODELAY, 4 SO_KEEPALIVE. */
+  socketFlag(fd: number, name: 1 | 2 | 3 | 4): number;
 };
 
 /** Reactors of this thread whose uv handle and fds are not yet released. */
