@@ -136,7 +136,7 @@ describe('zloop serve', () => {
   it('--help prints the usage with defaults and the handler forms on stdout, --version the version; both exit 0', async () => {
     const cli = startCli(['--help']);
     expect(await within(cli.exited, 10_000, 'exit')).toBe(0);
-    expect(cli.stdout()).toMatch(/^usage: zloop serve <handler module>/);
+    expect(cli.stdout()).toMatch(/^usage: zloop serve <app or handler module>/);
     expect(cli.stdout()).toMatch(/default 127\.0\.0\.1/);
     expect(cli.stdout()).toMatch(/protocolFactory\(shard\)/);
     expect(cli.stderr()).toBe('');

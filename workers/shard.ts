@@ -13,6 +13,10 @@ import { StreamReader, StreamReaderProtocol, type StreamWriter } from '../src/ne
 import { native } from '../src/io/native.js';
 import { LoopRef } from '../src/threads/threadsafe.js';
 import { Server as ServerClass } from '../src/net/server.js';
+// An app module's net.Server listens go through zloop (and the AppShard's policy).
+import '../src/node-compat/register.js';
+import { AppShard } from '../src/sharding/app-shard.js';
+import { existingThreadLoop } from '../src/node-compat/thread-loop.js';
 
 const config = workerData as ShardWorkerData;
 const loop = newEventLoop();
@@ -21,6 +25,9 @@ const shard = { id: config.id, loop, peers };
 let server: Server | null = null;
 let handlerModule: Record<string, any> | null = null;
 const handOff = new HandOff(loop, config.id, config.shards, peers);
+const app = new AppShard();
+/** An app module's import, still under way while its listens wait for start(). */
+let appImport: Promise<unknown> | null = null;
 
 // Errors thrown here reach the supervisor whole (class, code, errno, syscall, address, port).
 installErrorTransfer();
@@ -53,13 +60,25 @@ function setPeers(buffers: (SharedArrayBuffer | null)[]): void {
 
 const control: ShardControl = {
   async hello() {
-    handlerModule = (await import(config.handler)) as Record<string, any>;
-    protocolFactory(); // checks the export's shape now, so a bad module fails the start
+    const imported = import(config.handler).then((module: Record<string, any>) => (handlerModule = module));
+    // A module that calls listen() while it loads is an app; its listens wait for start().
+    const first = await Promise.race([imported.then(() => 'loaded' as const), app.listenRequested.then(() => 'listen' as const)]);
+    if (first === 'listen' || app.isApp) {
+      if (config.balance !== 'kernel') throw new TypeError(`${config.handler} starts its own servers: balance must be 'kernel' for an app module`);
+      appImport = imported;
+    } else {
+      protocolFactory(); // checks the export's shape now, so a bad module fails the start
+    }
     return loop.ref().buffer;
   },
 
   async start(peerBuffers, port) {
     setPeers(peerBuffers);
+    if (appImport !== null) {
+      app.begin(port);
+      await appImport;
+      return app.listening();
+    }
     if (typeof handlerModule!.setup === 'function') await handlerModule!.setup(shard);
     const factory = protocolFactory();
     const acceptsHere = config.balance === 'kernel' || config.id === 0;
@@ -81,6 +100,12 @@ const control: ShardControl = {
   setPeers,
 
   stats(): ShardStats {
+    if (appImport !== null) {
+      // The app's sockets live on the thread's zloop/net loop, not on the shard's own.
+      const appLoop = existingThreadLoop();
+      const [, appBytesIn, appBytesOut] = appLoop === null ? [0, 0, 0] : native.reactorCounters(appLoop._reactor);
+      return { ...app.stats(config.id), bytesIn: appBytesIn, bytesOut: appBytesOut };
+    }
     const [, bytesIn, bytesOut] = native.reactorCounters(loop._reactor);
     return {
       id: config.id,
@@ -93,6 +118,7 @@ const control: ShardControl = {
 
   pauseAccepting() {
     server?._pauseAccepting();
+    app.pauseAccepting();
   },
 
   closeListener() {
@@ -100,6 +126,7 @@ const control: ShardControl = {
   },
 
   async drain(timeout) {
+    if (appImport !== null) return app.drain(timeout);
     if (server === null) return;
     server.close();
     // Hand-offs in flight are answered by shards that are still running (refused: closed).

@@ -38,7 +38,7 @@ type NodeServer = net.Server & {
  * Where a listen() really binds. The default binds what was asked; `zloop serve` installs one
  * that sets SO_REUSEPORT and gives every shard the same port for a port-0 listen.
  */
-export type ListenPolicy = (options: ListenOptions) => ListenOptions | Promise<ListenOptions>;
+export type ListenPolicy = (options: ListenOptions, server: net.Server) => ListenOptions | Promise<ListenOptions>;
 let policy: ListenPolicy = (options) => options;
 
 export function setListenPolicy(next: ListenPolicy): void {
@@ -46,7 +46,7 @@ export function setListenPolicy(next: ListenPolicy): void {
 }
 
 /** The `_handle` of a net.Server listening on a Unix path (address() then returns `_pipeName`). */
-class ListenHandle {
+export class ListenHandle {
   constructor(
     readonly zloopServer: ZloopServer,
     readonly unixPath: string | null,
@@ -57,6 +57,11 @@ class ListenHandle {
   close(): void {
     this.hold.deactivate();
     this.zloopServer.close();
+  }
+
+  /** Stops accepting and keeps the listener open (a sharded server's graceful close, step one). */
+  pauseAccepting(): void {
+    this.zloopServer._pauseAccepting();
   }
 
   ref(): void {
@@ -149,7 +154,7 @@ async function bind(server: NodeServer, asked: ListenOptions): Promise<ListenHan
 }
 
 async function bindHeld(server: NodeServer, asked: ListenOptions, hold: Hold): Promise<ListenHandle> {
-  const options = await policy(asked);
+  const options = await policy(asked, server);
   const loop = threadLoop();
   const accept = (): unknown => {
     const { socket, protocol } = acceptedSocket({ allowHalfOpen: server.allowHalfOpen ?? false });

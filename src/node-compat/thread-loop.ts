@@ -26,9 +26,9 @@ export function threadLoop(): EventLoop {
   return loop;
 }
 
-/** Diagnostics and tests: whether a zloop/net loop exists on this thread now. */
-export function threadLoopOpen(): boolean {
-  return loop !== null;
+/** The zloop/net loop of this thread if there is one now (stats read its counters). */
+export function existingThreadLoop(): EventLoop | null {
+  return loop;
 }
 
 function changeCounts(activeDelta: number, heldDelta: number): void {

@@ -6,14 +6,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createShardedServer, type ShardedServerOptions } from './supervisor.js';
 
-const USAGE = `usage: zloop serve <handler module> [options]
+const USAGE = `usage: zloop serve <app or handler module> [options]
 
 Runs the handler module on a sharded server (one worker thread, loop and listener per shard)
 until SIGINT or SIGTERM, then closes gracefully.
 
-The handler module's default export is a streams handler, (reader, writer, shard) => ..., or an
-object { protocolFactory(shard) } returning a Protocol; an optional setup(shard) export runs once
-in each shard before it accepts.
+The module is one of:
+- an app module that starts its own servers when imported (node:http, Express, Fastify, Koa,
+  ws...): it runs unmodified in every shard, its listen() calls bind through zloop with
+  SO_REUSEPORT, and a port-0 listen gets one port that all shards share (--host and --port
+  are the app's to choose then);
+- a handler module whose default export is a streams handler, (reader, writer, shard) => ...,
+  or an object { protocolFactory(shard) } returning a Protocol; an optional setup(shard) export
+  runs once in each shard before it accepts.
 
 options:
   --workers N                 shards (worker threads), an integer >= 1; default: the CPUs
