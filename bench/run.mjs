@@ -21,6 +21,7 @@ const GROUPS = {
   udp: './udp.mjs',
   tls: './tls.mjs',
   primitives: './primitives.mjs',
+  http: './http.mjs',
 };
 
 // Every repetition starts from a collected heap, so the process needs --expose-gc: re-spawn once
