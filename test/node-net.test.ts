@@ -210,6 +210,30 @@ describe('zloop/net Socket with node:net servers', () => {
     await closeServer(server);
   });
 
+  it('strings go out as UTF-8 in every encoding asked for; bytesWritten counts bytes, not characters', async () => {
+    // allowHalfOpen: the peer answers after our end (a default node:net socket ends itself first).
+    const server = nodeNet.createServer({ allowHalfOpen: true }, (peer) => collect(peer).then((all) => peer.end(all)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const socket = net.connect((server.address() as nodeNet.AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    const text = 'héllo wörld ✓ 漢字 🚀 '.repeat(5000); // multi-byte UTF-8 and a surrogate pair, ~170 KB
+    socket.write(text);
+    socket.write('cafe', 'hex');
+    socket.cork();
+    socket.write('ä');
+    socket.write('🚀');
+    socket.uncork();
+    socket.end(Buffer.from([0, 255]));
+    const expected = Buffer.concat([Buffer.from(text, 'utf8'), Buffer.from('cafe', 'hex'), Buffer.from('ä🚀', 'utf8'), Buffer.from([0, 255])]);
+    const received = await within(collect(socket), 5000, 'echo');
+    let firstDifference = -1;
+    for (let index = 0; index < Math.max(received.length, expected.length); index++) if (received[index] !== expected[index]) { firstDifference = index; break; }
+    expect({ length: received.length, firstDifference }).toEqual({ length: expected.length, firstDifference: -1 });
+    expect(socket.bytesWritten).toBe(expected.length);
+    await closeServer(server);
+  });
+
   it('allowHalfOpen keeps the write side open after the peer ends', async () => {
     const server = nodeNet.createServer((peer) => {
       peer.end('first');

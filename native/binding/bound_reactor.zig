@@ -11,7 +11,7 @@ const c = napi.c;
 const Reactor = reactor_lib.reactor.Reactor;
 const Mailbox = reactor_lib.mailbox.Mailbox;
 const header = reactor_lib.reactor.header;
-const allocator = std.heap.c_allocator;
+pub const allocator = std.heap.c_allocator;
 
 /// Native iterations (poll, then one JS batch) in a row before control goes back to libuv, so
 /// Node's own timers and I/O keep running while zloop has a long chain of ready callbacks.
@@ -35,6 +35,9 @@ pub const EnvState = struct {
     /// Set by testFailNextSetReading(errno): the next setReading() returns -errno without
     /// touching epoll, so tests can reach the JS handling of a watch that cannot be changed.
     fail_next_set_reading: u16 = 0,
+    /// writeString() encodes a JS string here before the reactor sends it (or queues a copy of
+    /// what is left); it grows to the largest string written on this thread.
+    string_scratch: []u8 = &.{},
 };
 
 /// The monotonic clock in ns (clock_gettime through the vDSO: no syscall on Linux).
@@ -413,5 +416,7 @@ pub fn envState(env: napi.Env) !*EnvState {
 pub fn freeEnvState(env: napi.Env, data: ?*anyopaque, hint: ?*anyopaque) callconv(.C) void {
     _ = env;
     _ = hint;
-    allocator.destroy(@as(*EnvState, @ptrCast(@alignCast(data.?))));
+    const state: *EnvState = @ptrCast(@alignCast(data.?));
+    allocator.free(state.string_scratch);
+    allocator.destroy(state);
 }

@@ -116,6 +116,42 @@ fn write(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     return resultValue(env, usize, self.reactor.write(fd, data));
 }
 
+/// writeString(reactor, fd, string, length): as write() with the string's UTF-8 bytes, encoded
+/// straight into native memory in one pass (no JS Buffer, no separate length pass); `length` is
+/// the string's JS length, which bounds its UTF-8 size at 3 bytes a unit. Returns the bytes
+/// encoded (queuedBytes() then says what is still queued), or -errno.
+fn writeString(env: napi.Env, info: c.napi_callback_info) !napi.Value {
+    const argv = try napi.args(4, env, info);
+    const self = try bound.openReactor(env, argv[0]);
+    const fd = try napi.int32(env, argv[1], "fd");
+    const units = try napi.int32(env, argv[3], "length");
+    if (units < 0) return napi.throwType(env, "length must be >= 0");
+    const capacity = 3 * @as(usize, @intCast(units)) + 1; // + the NUL napi always writes
+    const state = self.env_state;
+    // The scratch grows to the largest string written on this thread, up to 1 MiB; a larger
+    // string gets memory of its own for this one write.
+    const scratch_max = 1 << 20;
+    var owned: []u8 = &.{};
+    defer bound.allocator.free(owned);
+    var buffer = state.string_scratch;
+    if (buffer.len < capacity) {
+        const grown = bound.allocator.alloc(u8, capacity) catch return errnoValue(env, .NOMEM);
+        if (capacity <= scratch_max) {
+            bound.allocator.free(state.string_scratch);
+            state.string_scratch = grown;
+        } else {
+            owned = grown;
+        }
+        buffer = grown;
+    }
+    var written: usize = 0;
+    if (c.napi_get_value_string_utf8(env, argv[2], buffer.ptr, buffer.len, &written) != c.napi_ok) return napi.throwType(env, "data must be a string");
+    return switch (self.reactor.write(fd, buffer[0..written])) {
+        .ok => napi.number(env, @floatFromInt(written)),
+        .err => |err| errnoValue(env, err),
+    };
+}
+
 /// shutdownWrite(reactor, fd): 0 or -errno; waits for queued bytes to be sent first.
 fn shutdownWrite(env: napi.Env, info: c.napi_callback_info) !napi.Value {
     const argv = try napi.args(2, env, info);
@@ -478,6 +514,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         .{ "connect", export_(connect) },
         .{ "connectUnix", export_(connectUnix) },
         .{ "write", export_(write) },
+        .{ "writeString", export_(writeString) },
         .{ "shutdownWrite", export_(shutdownWrite) },
         .{ "setReading", export_(setReading) },
         .{ "closeSocket", export_(closeExport(Reactor.closeSocket)) },

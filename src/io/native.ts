@@ -24,6 +24,8 @@ export interface NativeAddon {
   connectUnix(reactor: ReactorHandle, path: string): number;
   /** Sends now if nothing is queued; returns the bytes still queued after the call. */
   write(reactor: ReactorHandle, fd: number, data: Uint8Array): number;
+  /** write() of a string's UTF-8 bytes, encoded in native memory in one pass (`length`: data.length): bytes encoded, or -errno. */
+  writeString(reactor: ReactorHandle, fd: number, data: string, length: number): number;
   shutdownWrite(reactor: ReactorHandle, fd: number): number;
   setReading(reactor: ReactorHandle, fd: number, reading: boolean): number;
   closeSocket(reactor: ReactorHandle, fd: number): void;

@@ -12,6 +12,7 @@ import { checkPort } from '../core/validate.js';
 import { native } from '../io/native.js';
 import type { Transport } from '../net/protocols.js';
 import type { TransportSocket } from '../transports/socket-core.js';
+import type { SocketTransport } from '../transports/socket.js';
 import { Hold, threadLoop } from './thread-loop.js';
 
 export type SocketConstructorOptions = Pick<DuplexOptions, 'allowHalfOpen' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'highWaterMark'>;
@@ -71,7 +72,6 @@ export class Socket extends Duplex {
   #connecting = false;
   #lost = false;
   #hadError = false;
-  #bytesWritten = 0;
   #local: AddressInfo | null = null;
   #remote: AddressInfo | null = null;
   #writePaused = false;
@@ -86,7 +86,8 @@ export class Socket extends Duplex {
   constructor(options: SocketConstructorOptions = {}) {
     // net.Socket's default: a socket whose peer ended ends too (allowHalfOpen false). Its 'close'
     // carries hadError, so the Duplex's own close event is off.
-    super({ ...options, allowHalfOpen: options.allowHalfOpen ?? false, emitClose: false, autoDestroy: true });
+    // Strings stay strings down to the transport, which has the addon encode them in place.
+    super({ ...options, allowHalfOpen: options.allowHalfOpen ?? false, emitClose: false, autoDestroy: true, decodeStrings: false });
   }
 
   // ---- connecting -------------------------------------------------------------------------
@@ -167,30 +168,35 @@ export class Socket extends Duplex {
 
   // ---- writing ----------------------------------------------------------------------------
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#transport === null) {
       if (!this.#connecting) return callback(notConnected());
-      this.once('connect', () => this._write(chunk, _encoding, callback));
+      this.once('connect', () => this._write(chunk, encoding, callback));
       return;
     }
-    this.#send(() => this.#transport!.write(chunk), chunk.length, callback);
+    this.#send(typeof chunk === 'string' && !isUtf8(encoding) ? Buffer.from(chunk, encoding) : chunk, callback);
   }
 
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
     if (this.#transport === null) {
       if (!this.#connecting) return callback(notConnected());
       this.once('connect', () => this._writev(chunks, callback));
       return;
     }
-    let length = 0;
-    for (const { chunk } of chunks) length += chunk.length;
-    this.#send(() => this.#transport!.writelines(chunks.map(({ chunk }) => chunk)), length, callback);
+    // Corked writes (http's head and body) leave as one write to the reactor: UTF-8 strings
+    // joined as a string (the addon encodes it), anything else joined as one Buffer.
+    if (chunks.every(({ chunk, encoding }) => typeof chunk === 'string' && isUtf8(encoding))) {
+      let text = '';
+      for (const { chunk } of chunks) text += chunk as string;
+      return this.#send(text, callback);
+    }
+    const buffers = chunks.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk));
+    this.#send(Buffer.concat(buffers), callback);
   }
 
-  #send(write: () => void, length: number, callback: (error?: Error | null) => void): void {
+  #send(data: Buffer | string, callback: (error?: Error | null) => void): void {
     if (this.#lost) return callback(notConnected());
-    write();
-    this.#bytesWritten += length;
+    this.#transport!.write(data);
     this.#touch();
     if (this.#writePaused) this.#heldWriteCallback = callback;
     else callback();
@@ -217,7 +223,7 @@ export class Socket extends Duplex {
 
   /** Bytes written so far (accepted by write(), including what is still queued). */
   get bytesWritten(): number {
-    return this.#bytesWritten;
+    return (this.#transport as SocketTransport | null)?._bytesAccepted ?? 0;
   }
 
   /** What write() buffered and the kernel has not taken yet. */
@@ -311,8 +317,13 @@ export class Socket extends Duplex {
       else this.once('timeout', callback);
     }
     this.#timeoutMs = ms;
-    this.#clearTimer();
-    if (ms > 0 && !this.destroyed) this.#touch();
+    const loop = this.#loop;
+    if (ms === 0 || this.destroyed || loop === null || loop.isClosed()) return this;
+    // The period starts now. A timer already armed for no later than that stays (http sets and
+    // clears a keep-alive timeout around every request: no timer churn for it); a later one moves.
+    this.#lastActivity = loop.time();
+    if (this.#timer !== null && this.#timer.when() > this.#lastActivity + ms / 1000) this.#clearTimer();
+    this.#touch();
     return this;
   }
 
@@ -387,7 +398,10 @@ export class Socket extends Duplex {
     return this.#local?.family === 'unix';
   }
 
-  /** Activity: the idle timer, if any, counts from now. One timer per idle period, not per call. */
+  /**
+   * Activity: the idle period counts from now. The timer is not moved; when it fires early it
+   * re-arms for the rest of the period, so a busy socket costs one timer per period, not per read.
+   */
   #touch(): void {
     const loop = this.#loop;
     if (this.#timeoutMs === 0 || loop === null || loop.isClosed()) return;
@@ -398,6 +412,7 @@ export class Socket extends Duplex {
   #onTimer = (): void => {
     this.#timer = null;
     const loop = this.#loop;
+    // setTimeout(0) leaves the timer to fire into nothing rather than cancelling it.
     if (this.#timeoutMs === 0 || this.destroyed || loop === null || loop.isClosed()) return;
     const idleFor = loop.time() - this.#lastActivity;
     const limit = this.#timeoutMs / 1000;
@@ -421,6 +436,10 @@ function addressInfo(address: [string, number] | string | null, family: string):
   if (address === null) return null;
   if (typeof address === 'string') return { address, family: 'unix', port: 0 };
   return { address: address[0], family, port: address[1] };
+}
+
+function isUtf8(encoding: BufferEncoding): boolean {
+  return encoding === 'utf8' || encoding === 'utf-8';
 }
 
 function notConnected(): Error {

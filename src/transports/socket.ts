@@ -61,16 +61,29 @@ export class SocketTransport extends ReactorSocketTransport<AnyProtocol> impleme
 
   // ---- writing ----------------------------------------------------------------------------
 
+  /** @internal Bytes write() has taken so far (sent or queued); zloop/net's bytesWritten. */
+  _bytesAccepted = 0;
+
   write(data: Uint8Array | ArrayBufferView | string): void {
-    const bytes = toBytes(data);
+    // A string is encoded by the addon straight into native memory: no Buffer per write.
+    const text = typeof data === 'string';
+    const bytes = text ? null : toBytes(data);
     if (this.#eofWritten) throw new Error('Cannot call write() after write_eof()');
-    if (bytes.length === 0) return;
+    if (text ? data.length === 0 : bytes!.length === 0) return;
     if (this._lost) {
       // asyncio drops writes after the connection is lost and warns once it looks like a bug.
       if (++this.#writesAfterLost === 5) console.warn('socket.send() raised exception.');
       return;
     }
-    const queued = native.write(this._loop._reactor, this._fd, bytes);
+    let queued: number;
+    if (text) {
+      const encoded = native.writeString(this._loop._reactor, this._fd, data, data.length);
+      if (encoded >= 0) this._bytesAccepted += encoded;
+      queued = encoded < 0 ? encoded : native.queuedBytes(this._loop._reactor, this._fd);
+    } else {
+      queued = native.write(this._loop._reactor, this._fd, bytes!);
+      if (queued >= 0) this._bytesAccepted += bytes!.length;
+    }
     if (queued < 0) {
       this._fatalError(systemError(queued, 'write'), 'Fatal write error on socket transport');
       return;
@@ -90,7 +103,9 @@ export class SocketTransport extends ReactorSocketTransport<AnyProtocol> impleme
     this.#eofWritten = true;
     if (this._lost) return;
     const result = native.shutdownWrite(this._loop._reactor, this._fd);
-    if (result < 0 && !isConnectionLostError(systemError(result, 'shutdown'))) {
+    // ENOTCONN: the peer reset the connection first; nothing is left to half-close, and the
+    // read side reports the loss itself.
+    if (result < 0 && result !== -107 /* ENOTCONN */ && !isConnectionLostError(systemError(result, 'shutdown'))) {
       this._fatalError(systemError(result, 'shutdown'), 'Fatal error on socket transport');
     }
   }
