@@ -1,6 +1,7 @@
 // createServer / createConnection and their Unix forms (asyncio base_events and unix_events):
 // argument checks, name resolution, then one reactor call per socket.
 import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNSPEC } from './dns.js';
 import { cancellable, type Future } from '../core/futures.js';
 import type { IoLoop } from '../io/io-loop.js';
@@ -58,53 +59,83 @@ export async function createServer(
   port: number | null | undefined,
   options: CreateServerOptions = {},
 ): Promise<Server> {
-  checkCallback(protocolFactory, 'protocolFactory');
-  const portNumber = checkPort(port ?? 0, 'port');
-  const backlog = checkBacklog(options.backlog);
-  const tlsSetup = resolveTls(options, true, null);
-  if (tlsSetup !== null) protocolFactory = tlsServerFactory(loop, protocolFactory, tlsSetup);
-  const family = options.family ?? AF_UNSPEC;
-  let flags = ListenFlag.noDelay;
-  if (options.reuseAddress ?? true) flags |= ListenFlag.reuseAddress; // asyncio's POSIX default
-  if (options.reusePort) flags |= ListenFlag.reusePort;
-  if (options.keepAlive) flags |= ListenFlag.keepAlive;
-  if (options.startServing ?? true) flags |= ListenFlag.accepting;
-
+  const setup = serverSetup(loop, protocolFactory, port, options);
   const hosts = host === undefined || host === null || host === '' ? null : Array.isArray(host) ? host : [host];
-  let addresses: { address: string; family: SocketFamily; ipv6Only: boolean }[];
+  let addresses: ListenAddress[];
   if (hosts === null) {
-    // All interfaces: one dual-stack IPv6 socket, as Node's net does (IPv4 where there is no IPv6).
-    addresses = family === AF_INET ? [{ address: '0.0.0.0', family: 'IPv4', ipv6Only: false }] : [{ address: '::', family: 'IPv6', ipv6Only: family === AF_INET6 }];
+    addresses = allInterfaces(setup.family);
   } else {
     addresses = [];
     for (const name of hosts) {
       if (typeof name !== 'string') throw new TypeError('host must be a string or a list of strings');
-      for (const entry of await resolve(name, family)) {
+      for (const entry of await resolve(name, setup.family)) {
         if (!addresses.some((known) => known.address === entry.address)) {
           addresses.push({ address: entry.address, family: entry.family, ipv6Only: entry.family === 'IPv6' });
         }
       }
     }
   }
+  return bindServer(loop, setup, addresses, hosts === null);
+}
 
+/**
+ * createServer for a host that needs no lookup: null or '' (all interfaces) or an IP literal.
+ * The listeners are bound, and accepting if asked, when it returns; errors are thrown at once.
+ * (zloop/net's listen() uses it: node:net binds such addresses synchronously, and callers such as
+ * supertest read server.address() right after listen().)
+ */
+export function createServerNow(loop: IoLoop, protocolFactory: ProtocolFactory, host: string | null, port: number | null | undefined, options: CreateServerOptions = {}): Server {
+  const setup = serverSetup(loop, protocolFactory, port, options);
+  if (host === null || host === '') return bindServer(loop, setup, allInterfaces(setup.family), true);
+  const kind = isIP(host);
+  if (kind === 0) throw new TypeError(`host must be an IP address here, got ${host}`);
+  return bindServer(loop, setup, [{ address: host, family: kind === 6 ? 'IPv6' : 'IPv4', ipv6Only: kind === 6 }], false);
+}
+
+type ListenAddress = { address: string; family: SocketFamily; ipv6Only: boolean };
+type ServerSetup = { protocolFactory: ProtocolFactory; port: number; backlog: number; family: number; flags: number };
+
+/** The argument checks and listen flags of createServer, before any name is resolved. */
+function serverSetup(loop: IoLoop, protocolFactory: ProtocolFactory, port: number | null | undefined, options: CreateServerOptions): ServerSetup {
+  checkCallback(protocolFactory, 'protocolFactory');
+  const portNumber = checkPort(port ?? 0, 'port');
+  const backlog = checkBacklog(options.backlog);
+  const tlsSetup = resolveTls(options, true, null);
+  if (tlsSetup !== null) protocolFactory = tlsServerFactory(loop, protocolFactory, tlsSetup);
+  let flags = ListenFlag.noDelay;
+  if (options.reuseAddress ?? true) flags |= ListenFlag.reuseAddress; // asyncio's POSIX default
+  if (options.reusePort) flags |= ListenFlag.reusePort;
+  if (options.keepAlive) flags |= ListenFlag.keepAlive;
+  if (options.startServing ?? true) flags |= ListenFlag.accepting;
+  return { protocolFactory, port: portNumber, backlog, family: options.family ?? AF_UNSPEC, flags };
+}
+
+/** All interfaces: one dual-stack IPv6 socket, as Node's net does (IPv4 where there is no IPv6). */
+function allInterfaces(family: number): ListenAddress[] {
+  return family === AF_INET ? [{ address: '0.0.0.0', family: 'IPv4', ipv6Only: false }] : [{ address: '::', family: 'IPv6', ipv6Only: family === AF_INET6 }];
+}
+
+/** One listener per address, all or none; then the Server, accepting unless startServing was false. */
+function bindServer(loop: IoLoop, setup: ServerSetup, addresses: ListenAddress[], allHosts: boolean): Server {
   const reactor = loop._reactor;
+  const { port, backlog, flags } = setup;
   const listeners: ListeningSocket[] = [];
   try {
     for (const candidate of addresses) {
-      let fd = native.listen(reactor, candidate.address, portNumber, backlog, flags | (candidate.ipv6Only ? ListenFlag.ipv6Only : 0));
-      if (fd === -97 /* EAFNOSUPPORT */ && hosts === null) {
-        fd = native.listen(reactor, '0.0.0.0', portNumber, backlog, flags);
+      let fd = native.listen(reactor, candidate.address, port, backlog, flags | (candidate.ipv6Only ? ListenFlag.ipv6Only : 0));
+      if (fd === -97 /* EAFNOSUPPORT */ && allHosts) {
+        fd = native.listen(reactor, '0.0.0.0', port, backlog, flags);
         candidate.family = 'IPv4';
       }
-      if (fd < 0) throw systemError(fd, 'listen', candidate.address, portNumber);
+      if (fd < 0) throw systemError(fd, 'listen', candidate.address, port);
       listeners.push({ fd, family: candidate.family });
     }
   } catch (error) {
     for (const listener of listeners) native.closeSocket(reactor, listener.fd);
     throw error;
   }
-  const server = new Server(loop, protocolFactory, listeners, null);
-  if (flags & ListenFlag.accepting) await server.startServing();
+  const server = new Server(loop, setup.protocolFactory, listeners, null);
+  if (flags & ListenFlag.accepting) void server.startServing(); // synchronous inside; never rejects
   return server;
 }
 
@@ -114,6 +145,11 @@ export async function createUnixServer(
   path: string,
   options: UnixServerOptions = {},
 ): Promise<Server> {
+  return createUnixServerNow(loop, protocolFactory, path, options);
+}
+
+/** createUnixServer, bound (and accepting if asked) when it returns; errors are thrown at once. */
+export function createUnixServerNow(loop: IoLoop, protocolFactory: ProtocolFactory, path: string, options: UnixServerOptions = {}): Server {
   checkCallback(protocolFactory, 'protocolFactory');
   checkPath(path);
   const backlog = checkBacklog(options.backlog);
@@ -125,7 +161,7 @@ export async function createUnixServer(
   const fd = native.listenUnix(loop._reactor, path, backlog, startServing ? ListenFlag.accepting : 0);
   if (fd < 0) throw systemError(fd, 'listen', path);
   const server = new Server(loop, protocolFactory, [{ fd, family: 'unix' }], path);
-  if (startServing) await server.startServing();
+  if (startServing) void server.startServing(); // synchronous inside; never rejects
   return server;
 }
 

@@ -4,6 +4,9 @@
 // `_connections` (getConnections(), and close() emits 'close' once it is 0). So the server keeps
 // all of Node's methods, and zloop only supplies a handle object and the accepted sockets.
 import type * as net from 'node:net';
+import { isIP } from 'node:net';
+import { AF_INET6 } from '../net/dns.js';
+import { type CreateServerOptions, createServerNow, createUnixServerNow } from '../net/connections.js';
 import { checkPort } from '../core/validate.js';
 import type { Server as ZloopServer } from '../net/server.js';
 import { acceptedSocket, type AddressInfo, type Socket } from './socket.js';
@@ -39,7 +42,8 @@ type NodeServer = net.Server & {
  * that sets SO_REUSEPORT and gives every shard the same port for a port-0 listen.
  */
 export type ListenPolicy = (options: ListenOptions, server: net.Server) => ListenOptions | Promise<ListenOptions>;
-let policy: ListenPolicy = (options) => options;
+const bindAsAsked: ListenPolicy = (options) => options;
+let policy: ListenPolicy = bindAsAsked;
 
 export function setListenPolicy(next: ListenPolicy): void {
   policy = next;
@@ -119,59 +123,77 @@ export function parseListenArgs(args: unknown[]): { options: ListenOptions; call
   return { options, callback };
 }
 
-/** Binds `server` on the thread's zloop loop; 'listening' or 'error' follows, as with Node. */
+/**
+ * Binds `server` on the thread's zloop loop; 'listening' or 'error' follows, as with Node. As
+ * node:net does, a port on an IP address (or on all interfaces) or a Unix path is bound before
+ * listen() returns, so server.address() works at once; a host name is looked up first.
+ */
 export function listenOnZloop(server: net.Server, options: ListenOptions, callback: (() => void) | null): void {
   const node = server as NodeServer;
   if (node._handle !== null && node._handle !== undefined) {
     throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
   }
   if (callback !== null) server.once('listening', callback);
-  bind(node, options).then(
-    (handle) => {
-      if (options.signal?.aborted) {
-        handle.close();
-        return;
-      }
-      node._handle = handle;
-      if (handle.unixPath !== null) node._pipeName = handle.unixPath;
-      if (node._unref) handle.unref();
-      options.signal?.addEventListener('abort', () => server.close(), { once: true });
-      server.emit('listening');
-    },
-    (error: Error) => server.emit('error', error),
-  );
-}
-
-async function bind(server: NodeServer, asked: ListenOptions): Promise<ListenHandle> {
   const hold = new Hold();
-  hold.activate();
-  try {
-    return await bindHeld(server, asked, hold);
-  } catch (error) {
+  hold.activate(); // the thread's loop lives through the bind
+  const failed = (error: unknown): void => {
     hold.deactivate();
-    throw error;
+    server.emit('error', error);
+  };
+  if (policy === bindAsAsked && (options.path !== undefined || options.host === undefined || isIP(options.host) !== 0)) {
+    let handle: ListenHandle;
+    try {
+      handle = bindNow(node, options, hold);
+    } catch (error) {
+      process.nextTick(failed, error);
+      return;
+    }
+    installHandle(node, handle, options);
+    process.nextTick(() => server.emit('listening'));
+    return;
   }
+  Promise.resolve(policy(options, server)).then(async (placed) => {
+    const handle = await bindLater(node, placed, hold);
+    installHandle(node, handle, options);
+    server.emit('listening');
+  }).catch(failed);
 }
 
-async function bindHeld(server: NodeServer, asked: ListenOptions, hold: Hold): Promise<ListenHandle> {
-  const options = await policy(asked, server);
-  const loop = threadLoop();
-  const accept = (): unknown => {
+function installHandle(server: NodeServer, handle: ListenHandle, options: ListenOptions): void {
+  if (options.signal?.aborted) {
+    handle.close();
+    return;
+  }
+  server._handle = handle;
+  if (handle.unixPath !== null) server._pipeName = handle.unixPath;
+  if (server._unref) handle.unref();
+  options.signal?.addEventListener('abort', () => server.close(), { once: true });
+}
+
+/** The protocol factory of a net.Server's zloop server: each connection is a zloop/net Socket. */
+function acceptor(server: NodeServer): () => unknown {
+  return () => {
     const { socket, protocol } = acceptedSocket({ allowHalfOpen: server.allowHalfOpen ?? false });
+    // After the batch that accepted it: its addresses are known and its first bytes buffered.
     queueMicrotask(() => onConnection(server, socket));
     return protocol;
   };
-  let zloopServer: ZloopServer;
-  if (options.path !== undefined) {
-    zloopServer = await loop.createUnixServer(accept as never, options.path, { backlog: options.backlog });
-  } else {
-    zloopServer = await loop.createServer(accept as never, options.host ?? null, options.port ?? 0, {
-      backlog: options.backlog,
-      reusePort: options.reusePort ?? false,
-      family: options.ipv6Only ? 10 /* AF_INET6 */ : undefined,
-    });
-  }
-  return options.path !== undefined ? new ListenHandle(zloopServer, options.path, hold) : new TcpListenHandle(zloopServer, null, hold);
+}
+
+function serverOptions(options: ListenOptions): CreateServerOptions {
+  return { backlog: options.backlog, reusePort: options.reusePort ?? false, family: options.ipv6Only ? AF_INET6 : undefined };
+}
+
+function bindNow(server: NodeServer, options: ListenOptions, hold: Hold): ListenHandle {
+  const loop = threadLoop();
+  if (options.path !== undefined) return new ListenHandle(createUnixServerNow(loop, acceptor(server) as never, options.path, { backlog: options.backlog }), options.path, hold);
+  return new TcpListenHandle(createServerNow(loop, acceptor(server) as never, options.host ?? null, options.port ?? 0, serverOptions(options)), null, hold);
+}
+
+async function bindLater(server: NodeServer, options: ListenOptions, hold: Hold): Promise<ListenHandle> {
+  const loop = threadLoop();
+  if (options.path !== undefined) return new ListenHandle(await loop.createUnixServer(acceptor(server) as never, options.path, { backlog: options.backlog }), options.path, hold);
+  return new TcpListenHandle(await loop.createServer(acceptor(server) as never, options.host ?? null, options.port ?? 0, serverOptions(options)), null, hold);
 }
 
 /** What net.Server's onconnection does for each accepted socket. */
