@@ -22,6 +22,7 @@
 // (zloop, node, zloop, node, ...) with a garbage collection and a short pause before every run,
 // one warm-up pair is thrown away, and the median of the repetitions is reported.
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { python } from './peers.mjs';
@@ -244,4 +245,25 @@ export function warnIfContended(summaries, thresholdPercent) {
         "so req/s and latency here are not the servers' own; cpu µs/req still is.",
     );
   }
+}
+
+/** The pids of `pid` and every process below it (a cluster primary's workers), from /proc. */
+export function processTree(pid) {
+  const parents = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      // Fields after the command name, which may hold spaces: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const tree = [pid];
+  for (let index = 0; index < tree.length; index++) {
+    for (const [child, parent] of parents) if (parent === tree[index]) tree.push(child);
+  }
+  return tree;
 }

@@ -10,11 +10,11 @@
 // Environment: ZLOOP_BENCH_SECONDS (seconds per wrk run, rounded, default 3), ZLOOP_BENCH_REPEATS
 // (rounds, default 5), ZLOOP_BENCH_HTTP_CONNECTIONS (default 50).
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPEATS, formatNumber, median, positiveNumber, printTable, ratio } from './harness.mjs';
+import { REPEATS, formatNumber, median, positiveNumber, printTable, processTree, ratio } from './harness.mjs';
 
 export const name = 'http';
 export const title = 'HTTP apps (node:http, unmodified): zloop serve --workers 2 vs node:cluster with 2 workers, wrk keep-alive, same CPU';
@@ -87,23 +87,6 @@ async function stop(child) {
     child.kill('SIGKILL');
     await exited;
   }
-}
-
-/** The pids of `pid` and every process below it, from /proc. */
-function processTree(pid) {
-  const parents = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  const tree = [pid];
-  for (let index = 0; index < tree.length; index++) for (const [child, parent] of parents) if (parent === tree[index]) tree.push(child);
-  return tree;
 }
 
 /** Sum over the tree: CPU ticks (user + system) and resident pages. */

@@ -16,12 +16,11 @@
 //
 // Environment: ZLOOP_BENCH_SECONDS (measured seconds per run, default 2.5), ZLOOP_BENCH_REPEATS
 // (runs per server and size, default 5), ZLOOP_BENCH_ECHO_WARMUP (first warm-up, default 1 s).
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLIENT_CPU, HOST, SECONDS, SERVER_CPU, buildTools, enablePinning, killAll, runLoad, startServer } from './echo.mjs';
-import { REPEATS, median, printTable, formatNumber, positiveNumber, ratio, warnIfContended } from './harness.mjs';
+import { REPEATS, median, printTable, formatNumber, positiveNumber, processTree, ratio, warnIfContended } from './harness.mjs';
 
 export const name = 'sharded';
 export const title = 'TCP echo, 2 shards: zloop createShardedServer (2 threads) vs Node cluster (2 worker processes), same CPU';
@@ -43,27 +42,6 @@ const SERVERS = [
   { id: ZLOOP, command: [process.execPath, serverScript('zloop-sharded.mjs'), HOST, String(WORKERS)], target: TARGET },
   { id: CLUSTER, command: [process.execPath, serverScript('node-cluster.mjs'), HOST, String(WORKERS)] },
 ];
-
-/** The pids of `pid` and every process below it (a cluster primary's workers), from /proc. */
-function processTree(pid) {
-  const parents = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      // Fields after the command name, which may hold spaces: state, ppid, ...
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(Number(entry), ppid);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const tree = [pid];
-  for (let index = 0; index < tree.length; index++) {
-    for (const [child, parent] of parents) if (parent === tree[index]) tree.push(child);
-  }
-  return tree;
-}
 
 function summarize(results) {
   const rps = results.map((result) => result.rps);

@@ -121,6 +121,26 @@ describe('zloop/net Server with node:net clients', () => {
     for (const client of clients) client.destroy();
   });
 
+  it('listen() on an IP address binds before it returns, as node:net does: address() works at once', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    const address = server.address() as nodeNet.AddressInfo;
+    expect(address.port).toBeGreaterThan(0);
+    expect(server.listening).toBe(true);
+    let listeningEmitted = false;
+    server.on('listening', () => (listeningEmitted = true));
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(listeningEmitted).toBe(true); // on the next tick, as node:net emits it
+    // A host name is looked up first: listening comes later, and address() is null until then.
+    const named = net.createServer();
+    named.listen(0, 'localhost');
+    expect(named.address()).toBeNull();
+    await within(once(named, 'listening'), 5000, 'named listening');
+    expect((named.address() as nodeNet.AddressInfo).port).toBeGreaterThan(0);
+    await closeServer(named);
+    await closeServer(server);
+  });
+
   it('close(cb) on a server that is not listening calls back with ERR_SERVER_NOT_RUNNING', async () => {
     const server = net.createServer();
     const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => server.close((err) => resolve(err)));
