@@ -344,3 +344,26 @@ describe.skipIf(python.missing)(python.title, () => {
     await close(server);
   });
 });
+
+const wrk = needsProgram('wrk', 'wrk against Express on zloop');
+describe.skipIf(wrk.missing)(wrk.title, () => {
+  it('many keep-alive requests from 10 connections: every answer is a 200 with the whole body', async () => {
+    const app = express();
+    const body = 'x'.repeat(10_000);
+    let served = 0;
+    app.get('/', (_req, res) => {
+      served++;
+      res.send(body);
+    });
+    const server = http.createServer(app);
+    const port = await listen(server);
+    const result = await within(run('wrk', ['-t1', '-c10', '-d1s', `http://127.0.0.1:${port}/`]), 20_000, 'wrk');
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(/Non-2xx|Socket errors/);
+    const requests = Number(/(\d+) requests in/.exec(result.stdout)?.[1]);
+    expect(requests).toBeGreaterThan(0);
+    // wrk counts the answers it read whole; the server answered at least as many.
+    expect(served).toBeGreaterThanOrEqual(requests);
+    await close(server);
+  });
+});
