@@ -141,6 +141,25 @@ describe('zloop/net Server with node:net clients', () => {
     await closeServer(server);
   });
 
+  it('listen({ reusePort: true }): two servers share one port; without it the second gets EADDRINUSE', async () => {
+    const first = net.createServer((socket) => socket.end('first'));
+    first.listen({ port: 0, host: '127.0.0.1', reusePort: true });
+    const port = (first.address() as nodeNet.AddressInfo).port;
+    const second = net.createServer((socket) => socket.end('second'));
+    second.listen({ port, host: '127.0.0.1', reusePort: true });
+    expect((second.address() as nodeNet.AddressInfo).port).toBe(port);
+    const third = net.createServer();
+    third.listen({ port, host: '127.0.0.1' });
+    const [error] = (await within(once(third, 'error'), 5000, 'third error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('EADDRINUSE');
+    // Connections reach one of the two sharing servers.
+    const answers = new Set<string>();
+    for (let index = 0; index < 8; index++) answers.add((await within(collect(nodeNet.connect(port, '127.0.0.1')), 5000, 'answer')).toString());
+    for (const answer of answers) expect(['first', 'second']).toContain(answer);
+    await closeServer(first);
+    await closeServer(second);
+  });
+
   it('close(cb) on a server that is not listening calls back with ERR_SERVER_NOT_RUNNING', async () => {
     const server = net.createServer();
     const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => server.close((err) => resolve(err)));
