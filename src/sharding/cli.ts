@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { createShardedServer, type ShardedServerOptions } from './supervisor.js';
 
 const USAGE = `usage: zloop serve <app or handler module> [options]
@@ -30,6 +31,9 @@ options:
                               a number >= 0; default 10
   -h, --help                  print this and exit
   --version                   print the version and exit`;
+
+/** The young generation's minimum semi-space of each shard's V8 heap, in MiB (see serve()). */
+const SHARD_MIN_SEMI_SPACE_MB = 8;
 
 /** Bad usage: exit 2. The message names the flag; an empty message prints the usage alone. */
 class UsageError extends Error {}
@@ -115,6 +119,12 @@ function packageVersion(): string {
 }
 
 async function serve(handler: string, options: ShardedServerOptions): Promise<number> {
+  // Shards are worker threads, whose V8 heaps start with a small young generation that grows and
+  // shrinks with the load: an app that allocates per request (JSON, strings) then faults in fresh
+  // pages all the time (16 KiB JSON responses: ~3k page faults a second, ~12 µs each here).
+  // An 8 MiB minimum semi-space ends that (~100 a second) at about the same RSS. The flag is set
+  // before the shards' isolates exist; the CLI's process is zloop's own, so nothing else sees it.
+  v8.setFlagsFromString(`--min-semi-space-size=${SHARD_MIN_SEMI_SPACE_MB}`);
   const server = await createShardedServer(handler, options);
   server.on('exit', (id, reason) => console.error(`zloop: shard ${id} exited (${String(reason)}); restarting`));
   server.on('restart', (id) => console.error(`zloop: shard ${id} serves again`));
