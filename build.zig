@@ -7,6 +7,8 @@ const std = @import("std");
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.standardOptimizeOption(.{});
+    // The prebuilt addons of the package are stripped (scripts/prebuild.mjs): 1.5 MB -> ~200 KB.
+    const strip = b.option(bool, "strip", "Strip debug info from the addon") orelse false;
 
     const reactor = b.createModule(.{
         .root_source_file = b.path("native/reactor/root.zig"),
@@ -20,6 +22,7 @@ pub fn build(b: *std.Build) void {
         .root_source_file = b.path("native/binding/main.zig"),
         .target = target,
         .optimize = optimize,
+        .strip = strip,
     });
     addon.root_module.addImport("reactor", reactor);
     addon.addIncludePath(b.path("node_modules/node-api-headers/include"));

@@ -1,6 +1,7 @@
 // The typed view of the Zig addon (build/zloop.node) and the layout of the memory it shares with
 // JS. Keep the constants in sync with native/reactor/reactor.zig.
 import { createRequire } from 'node:module';
+import { resolveAddon } from './addon-path.js';
 
 /** An opaque reference to one native reactor (an N-API external). */
 export type ReactorHandle = { readonly __reactor: unique symbol };
@@ -85,10 +86,10 @@ export interface NativeAddon {
 }
 
 const require = createRequire(import.meta.url);
-// dist/src/io/native.js -> build/zloop.node at the package root. ZLOOP_ADDON_BUILD=safe loads the
-// ReleaseSafe build (build/safe/zloop.node, every Zig assertion and safety check compiled in),
-// which `npm test` runs the whole suite against a second time.
-export const native: NativeAddon = require(process.env.ZLOOP_ADDON_BUILD === 'safe' ? '../../../build/safe/zloop.node' : '../../../build/zloop.node');
+// addon-path.ts picks the file: a build from source, else the prebuilt one for this platform.
+// ZLOOP_ADDON_BUILD=safe loads the ReleaseSafe build (build/safe/zloop.node, every Zig assertion
+// and safety check compiled in), which `npm test` runs the whole suite against a second time.
+export const native: NativeAddon = require(resolveAddon());
 
 /** The shared Int32Array: a header, then fixed-size records. */
 export const Header = {
