@@ -60,7 +60,7 @@ describe('zloop/net Server with node:net clients', () => {
         socket.end();
       });
       socket.on('finish', () => events.push('finish'));
-      socket.on('close', (hadError) => events.push(`close:${hadError}`));
+      socket.on('close', (hadError: boolean) => events.push(`close:${hadError}`));
     });
     const port = await listening(server);
     expect(server.listening).toBe(true);

@@ -140,7 +140,7 @@ describe('node:http on zloop', () => {
         while (offset < size) {
           const more = res.write(pattern(piece, offset / piece));
           offset += piece;
-          maxBuffered = Math.max(maxBuffered, (res.socket as zloopNet.Socket).bufferSize);
+          maxBuffered = Math.max(maxBuffered, (res.socket as unknown as zloopNet.Socket).bufferSize);
           if (!more) {
             waitedForDrain = true;
             return void res.once('drain', writeMore);
