@@ -161,7 +161,7 @@ describe('control calls are bounded by the worker', () => {
   it('stats() while a shard is dying settles, with zeros for that shard', async () => {
     await withServer({ workers: 2, restart: false }, async (server, clients) => {
       const victim = await clientOf(server.address.port, 1, clients);
-      victim.socket.write('block 300\n');
+      expect(await victim.request('block 300')).toBe('blocking');
       // The stats call reaches shard 1 while it is busy, and it exits without answering.
       const stats = await within(server.stats(), 10_000, 'stats()');
       expect(stats).toHaveLength(2);
@@ -191,7 +191,9 @@ describe("balance: 'roundrobin' hand-offs", () => {
       const victim = await clientOf(port, 2, clients);
       const exited = new Promise<number>((resolve) => server.once('exit', resolve));
       // Shard 2 runs nothing for 700 ms, then dies: what is handed to it meanwhile waits in its ring.
-      victim.socket.write('block 700\n');
+      // Its answer says it is busy: a connection handed to it before that would be served and
+      // then closed by its death (a race the test would lose under load).
+      expect(await victim.request('block 700')).toBe('blocking');
       const served: number[] = [];
       for (let index = 0; index < 6; index++) served.push((await connect(port, clients, 10_000)).shard);
       expect(await within(exited, 10_000, 'the exit')).toBe(2);
