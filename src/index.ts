@@ -26,7 +26,7 @@ export {
   LimitOverrunError,
 } from './core/errors.js';
 export { BaseProtocol, Protocol, BufferedProtocol } from './net/protocols.js';
-export type { AnyProtocol, ProtocolFactory } from './net/protocols.js';
+export type { AnyProtocol, ExtraInfo, ProtocolFactory, SocketAddress, SocketInfo} from './net/protocols.js';
 export { SocketTransport, TransportSocket } from './transports/socket.js';
 export type { Transport, SocketFamily } from './transports/socket.js';
 export { Server } from './net/server.js';
@@ -42,6 +42,7 @@ export type { Executor, ExecutorTask } from './process/executor.js';
 export { createShardedServer, ShardedServer } from './sharding/supervisor.js';
 export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from './sharding/supervisor.js';
 export type { Balance, ShardStats } from './sharding/shard-protocol.js';
+export type { HandlerModule, ProtocolHandler, Shard, StreamsHandler } from './sharding/handler.js';
 export { nodeEndpoint, loopEndpoint } from './threads/endpoints.js';
 export { SSLTransport } from './transports/tls.js';
 export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls-setup.js';

@@ -96,14 +96,14 @@ class Recorder extends Protocol {
 /** Lets the loop run `count` iterations. */
 async function iterations(count: number): Promise<void> {
   const loop = getRunningLoop();
-  for (let index = 0; index < count; index++) await new Promise((resolve) => loop.callSoon(resolve));
+  for (let index = 0; index < count; index++) await new Promise<void>((resolve) => loop.callSoon(() => resolve()));
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
   const loop = getRunningLoop();
   await within(
     (async () => {
-      while (!condition()) await new Promise((resolve) => loop.callLater(0.001, resolve));
+      while (!condition()) await new Promise<void>((resolve) => loop.callLater(0.001, () => resolve()));
     })(),
     10_000,
     what,

@@ -74,7 +74,7 @@ describe('addSignalHandler', () => {
       await within(delivered, 5000, 'signal delivery');
       // Our listener ran too and scheduled the callback; removing now cancels it.
       expect(loop.removeSignalHandler('SIGUSR1')).toBe(true);
-      for (let index = 0; index < 10; index++) await new Promise((resolve) => loop.callSoon(resolve));
+      for (let index = 0; index < 10; index++) await new Promise<void>((resolve) => loop.callSoon(() => resolve()));
       expect(calls).toBe(0);
     });
   });

@@ -192,7 +192,7 @@ describe('signals to a child', () => {
         });
         const out = transport.getPipeTransport(1) as SubprocessReadPipe;
         expect(out.isReading()).toBe(true);
-        while (!protocol.text(1).includes('ready')) await new Promise((resolve) => loop.callSoon(resolve));
+        while (!protocol.text(1).includes('ready')) await new Promise<void>((resolve) => loop.callSoon(() => resolve()));
         if (method === 'sendSignal') transport.sendSignal(signal);
         else transport[method]();
         await protocol.done();

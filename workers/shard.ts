@@ -17,13 +17,14 @@ import { Server as ServerClass } from '../src/net/server.js';
 import '../src/node-compat/register.js';
 import { AppShard } from '../src/sharding/app-shard.js';
 import { existingThreadLoop } from '../src/node-compat/thread-loop.js';
+import type { HandlerModule, ProtocolHandler, Shard, StreamsHandler } from '../src/sharding/handler.js';
 
 const config = workerData as ShardWorkerData;
 const loop = newEventLoop();
 const peers = new Map<number, LoopRef>();
-const shard = { id: config.id, loop, peers };
+const shard: Shard & { peers: Map<number, LoopRef> } = { id: config.id, loop, peers };
 let server: Server | null = null;
-let handlerModule: Record<string, any> | null = null;
+let handlerModule: HandlerModule | null = null;
 const handOff = new HandOff(loop, config.id, config.shards, peers);
 const app = new AppShard();
 /** An app module's import, still under way while its listens wait for start(). */
@@ -37,12 +38,15 @@ installErrorTransfer();
 const running = loop.runForever();
 
 function protocolFactory(): () => AnyProtocol {
-  const handler = handlerModule!.default;
+  // Checked here: a module is user code, whatever its types said.
+  const handler: unknown = handlerModule!.default;
   if (typeof handler === 'function') {
-    return () => new StreamReaderProtocol(new StreamReader(), (reader: StreamReader, writer: StreamWriter) => handler(reader, writer, shard), loop);
+    const handle = handler as StreamsHandler;
+    return () => new StreamReaderProtocol(new StreamReader(), (reader: StreamReader, writer: StreamWriter) => handle(reader, writer, shard), loop);
   }
-  if (handler !== null && typeof handler === 'object' && typeof handler.protocolFactory === 'function') {
-    return () => handler.protocolFactory(shard);
+  if (handler !== null && typeof handler === 'object' && typeof (handler as ProtocolHandler).protocolFactory === 'function') {
+    const factory = handler as ProtocolHandler;
+    return () => factory.protocolFactory(shard);
   }
   throw new TypeError(
     `${config.handler}: the default export must be a streams handler (reader, writer, shard) => ... or { protocolFactory(shard) }`,

@@ -244,6 +244,6 @@ export function currentTask(): Task<unknown> | null {
 }
 
 /** The tasks of `loop` (the running loop by default) that are not done yet. */
-export function allTasks(loop: Loop = runningLoop()): Set<Task<any>> {
+export function allTasks(loop: Loop = runningLoop()): Set<Task<unknown>> {
   return loop.allTasks();
 }

@@ -9,7 +9,7 @@ import { type Handle, NO_ARGS, TimerHandle } from './handles.js';
 import { ReadyQueue } from './ready-queue.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
 import { TimerQueue } from './timer-heap.js';
-import { type Callback, checkCallback, checkSeconds } from './validate.js';
+import { type Callback, checkCallback, checkSeconds, type Invocable } from './validate.js';
 
 const CLOCK_RESOLUTION = 1e-6;
 /**
@@ -27,8 +27,8 @@ export abstract class BaseLoop {
    */
   #dueUntil = -Infinity;
   #lateTimers: TimerHandle[] = [];
-  readonly #tasks = new Set<Task<any>>();
-  #taskFactory: ((loop: this, target: TaskTarget<any>, options: { name?: string }) => Task<any>) | null = null;
+  readonly #tasks = new Set<Task<unknown>>();
+  #taskFactory: ((loop: this, target: TaskTarget<unknown>, options: { name?: string }) => Task<unknown>) | null = null;
   #tasksAfterPrune = 0;
   #closed = false;
   #running = false;
@@ -56,7 +56,7 @@ export abstract class BaseLoop {
     return clock.now() / 1000;
   }
 
-  callSoon(callback: Callback, ...args: unknown[]): Handle;
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
   callSoon(callback: Callback): Handle {
     this._checkClosed();
     checkCallback(callback, 'callback');
@@ -80,12 +80,12 @@ export abstract class BaseLoop {
    * callback on this thread). Functions cannot cross threads in JavaScript; for other threads
    * see LoopRef.callSoonThreadsafe.
    */
-  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
+  callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
   callSoonThreadsafe(): Handle {
-    return this.callSoon.apply(this, arguments as unknown as [Callback]);
+    return this.callSoon.apply(this, arguments as unknown as [Invocable]);
   }
 
-  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
   callLater(delay: number, callback: Callback): TimerHandle {
     checkSeconds(delay, 'delay');
     this._checkClosed();
@@ -105,7 +105,7 @@ export abstract class BaseLoop {
     return timer;
   }
 
-  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
   callAt(when: number, callback: Callback): TimerHandle {
     checkSeconds(when, 'when');
     this._checkClosed();
@@ -233,17 +233,17 @@ export abstract class BaseLoop {
    * Makes createTask call `factory(loop, target, options)` instead of `new Task(...)`; null
    * restores the default. As asyncio's, the factory must return a Task (or a subclass) of this loop.
    */
-  setTaskFactory(factory: ((loop: this, target: TaskTarget<any>, options: { name?: string }) => Task<any>) | null): void {
+  setTaskFactory(factory: ((loop: this, target: TaskTarget<unknown>, options: { name?: string }) => Task<unknown>) | null): void {
     if (factory !== null && typeof factory !== 'function') throw new TypeError('task factory must be a callable or None');
     this.#taskFactory = factory;
   }
 
-  getTaskFactory(): ((loop: this, target: TaskTarget<any>, options: { name?: string }) => Task<any>) | null {
+  getTaskFactory(): ((loop: this, target: TaskTarget<unknown>, options: { name?: string }) => Task<unknown>) | null {
     return this.#taskFactory;
   }
 
   /** The tasks of this loop that are not done yet. */
-  allTasks(): Set<Task<any>> {
+  allTasks(): Set<Task<unknown>> {
     for (const task of this.#tasks) if (task.done()) this.#tasks.delete(task);
     this.#tasksAfterPrune = this.#tasks.size;
     return new Set(this.#tasks);

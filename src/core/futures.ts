@@ -4,7 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledError, type ExceptionContext, InvalidStateError } from './errors.js';
 import type { Handle, TimerHandle } from './handles.js';
-import { type Callback, checkCallback, isThenable } from './validate.js';
+import { checkCallback, isThenable } from './validate.js';
 
 /**
  * The scheduling surface of a loop (asyncio's AbstractEventLoop without I/O): what futures, tasks
@@ -12,21 +12,23 @@ import { type Callback, checkCallback, isThenable } from './validate.js';
  */
 export interface Loop {
   time(): number;
-  callSoon(callback: Callback, ...args: unknown[]): Handle;
-  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
-  callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle;
-  callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle;
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
+  callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
   createFuture<T = unknown>(): Future<T>;
   createTask<T>(fnOrPromise: TaskTarget<T>, options?: { name?: string }): Task<T>;
   /** The loop's tasks that are not done yet. */
-  allTasks(): Set<Task<any>>;
+  allTasks(): Set<Task<unknown>>;
   callExceptionHandler(context: ExceptionContext): void;
   getDebug(): boolean;
   isClosed(): boolean;
   isRunning(): boolean;
 }
 
-type DoneCallback<T> = (future: Future<T>) => unknown;
+// Method syntax makes the parameter bivariant, so a Future<number> is also a Future<unknown>
+// (a set of every task, gather over mixed results), as readers of a result expect.
+type DoneCallback<T> = { bivariant(future: Future<T>): unknown }['bivariant'];
 
 const PENDING = 0;
 const CANCELLED = 1;

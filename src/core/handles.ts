@@ -1,6 +1,6 @@
 // Handle and TimerHandle: what callSoon and callLater return (asyncio events.py). A handle runs
 // its callback once; an exception goes to the loop's exception handler and the loop goes on.
-import type { Callback } from './validate.js';
+import type { Callback, Invocable } from './validate.js';
 
 /**
  * What a handle needs of the ready queue's chunk that holds it (ReadyChunk in ready-queue.ts):
@@ -56,7 +56,7 @@ export class Handle {
 
   /** @internal The only place where loop callbacks are called (the queues' fast paths aside). */
   _run(): void {
-    const callback = this._callback!;
+    const callback = this._callback! as Invocable;
     const args = this._args!;
     try {
       if (args.length === 0) callback();

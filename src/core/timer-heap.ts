@@ -20,7 +20,7 @@
 import { callbackFailed, DORMANT_OWNER, type Handle, type HandleOwner, NO_ARGS, TimerHandle } from './handles.js';
 import { KeyedHeap } from './keyed-heap.js';
 import { ListsByDelay } from './lists-by-delay.js';
-import type { Callback } from './validate.js';
+import type { Callback, Invocable } from './validate.js';
 
 // asyncio's numbers: compact once the queue holds over 100 timers, more than half of them cancelled.
 const MIN_SCHEDULED_TIMERS_FOR_COMPACTION = 100;
@@ -309,8 +309,8 @@ export class TimerQueue {
           continue;
         }
         try {
-          if (args.length === 0) callback();
-          else callback(...args);
+          if (args.length === 0) (callback as Invocable)();
+          else (callback as Invocable)(...args);
         } catch (exception) {
           // The queue kept no handle: report one equal to the one callLater returned.
           callbackFailed(owner, new TimerHandle(when, callback, args, owner, asSmall(sequence)), callback, exception);

@@ -1,6 +1,9 @@
 // Argument checks at the public edge. Messages name the argument, as Node's and piscina's do.
 
-export type Callback = (...args: any[]) => unknown;
+/** Any function: the arguments it takes are checked where it is scheduled (a generic signature). */
+export type Callback = (...args: never[]) => unknown;
+/** How a scheduled callback is called: with the arguments given with it. */
+export type Invocable = (...args: unknown[]) => unknown;
 
 export function checkCallback(value: unknown, name: string): asserts value is Callback {
   if (typeof value !== 'function') {

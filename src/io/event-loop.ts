@@ -33,7 +33,7 @@ import type { IoLoop, SocketOwner } from './io-loop.js';
 export type { ExceptionContext } from '../core/loop-types.js';
 export type { SocketOwner } from './io-loop.js';
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
-export type TaskFactory = (loop: EventLoop, target: TaskTarget<any>, options: { name?: string }) => Task<any>;
+export type TaskFactory = (loop: EventLoop, target: TaskTarget<unknown>, options: { name?: string }) => Task<unknown>;
 
 /**
  * How long a gracefully closed stream waits for the peer's EOF before it is closed anyway (what
@@ -297,7 +297,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
   }
 
   /** Runs `callback(...args)` on this loop whenever signal `sig` (a name or number) arrives; main thread only. */
-  addSignalHandler(sig: NodeJS.Signals | number, callback: Callback, ...args: unknown[]): void {
+  addSignalHandler<A extends unknown[]>(sig: NodeJS.Signals | number, callback: (...args: A) => unknown, ...args: A): void {
     this._checkClosed();
     (this.#signalHandlers ??= new SignalHandlers(this)).add(sig, callback, args);
   }
@@ -310,7 +310,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
   // ---- fd watchers ------------------------------------------------------------------------
 
   /** Calls `callback(...args)` whenever `fd` is readable (level-triggered, as asyncio's selector). */
-  addReader(fd: number, callback: Callback, ...args: unknown[]): void {
+  addReader<A extends unknown[]>(fd: number, callback: (...args: A) => unknown, ...args: A): void {
     this.#addWatcher(this.#readers, fd, callback, args);
   }
 
@@ -319,7 +319,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
     return this.#removeWatcher(this.#readers, fd);
   }
 
-  addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
+  addWriter<A extends unknown[]>(fd: number, callback: (...args: A) => unknown, ...args: A): void {
     this.#addWatcher(this.#writers, fd, callback, args);
   }
 

@@ -3,7 +3,6 @@
 // implements it; the feature modules take it as a parameter, so they never import EventLoop.
 import type { Loop } from '../core/loop-types.js';
 import { _getRunningLoop } from '../core/running.js';
-import type { Callback } from '../core/validate.js';
 import type { ReactorHandle } from './native.js';
 
 /** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
@@ -27,9 +26,9 @@ export interface IoLoop extends Loop {
   _registerSocket(fd: number, owner: SocketOwner): void;
   /** @internal Stops routing records for `fd` and closes it (gracefully: no reset). */
   _releaseSocket(fd: number, graceful?: boolean): void;
-  addReader(fd: number, callback: Callback, ...args: unknown[]): void;
+  addReader<A extends unknown[]>(fd: number, callback: (...args: A) => unknown, ...args: A): void;
   removeReader(fd: number): boolean;
-  addWriter(fd: number, callback: Callback, ...args: unknown[]): void;
+  addWriter<A extends unknown[]>(fd: number, callback: (...args: A) => unknown, ...args: A): void;
   removeWriter(fd: number): boolean;
 }
 

@@ -100,10 +100,10 @@ export async function sleep<T = undefined>(delay: number, value?: T): Promise<T>
   const future = loop.createFuture<T>();
   // sleep(0) only yields to the loop, as asyncio's does: one callSoon, no timer.
   if (delay <= 0) {
-    loop.callSoon(setResultUnlessDone, future, value);
+    loop.callSoon(setResultUnlessDone<T>, future, value as T);
     return await future;
   }
-  const timer = loop.callLater(delay, setResultUnlessDone, future, value);
+  const timer = loop.callLater(delay, setResultUnlessDone<T>, future, value as T);
   try {
     return await future;
   } finally {

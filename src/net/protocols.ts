@@ -8,6 +8,41 @@
 // and connectionLost. The Transport interface is here too: the two halves of a connection refer
 // to each other, so they are declared side by side (asyncio's transports.py and protocols.py).
 
+import type { ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type { CipherNameAndProtocol, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
+
+/** A socket's address: [host, port] for TCP and UDP, the path for a Unix socket. */
+export type SocketAddress = [host: string, port: number] | string;
+
+/** What getExtraInfo('socket') returns: a view of the transport's socket, not the socket. */
+export interface SocketInfo {
+  readonly fd: number;
+  readonly family: 'IPv4' | 'IPv6' | 'unix';
+  getsockname(): SocketAddress | null;
+  getpeername(): SocketAddress | null;
+}
+
+/**
+ * The names getExtraInfo() knows and what each returns (asyncio's names; TLS's also in camelCase).
+ * A name a transport does not have gives the default value.
+ */
+export interface ExtraInfo {
+  socket: SocketInfo;
+  sockname: SocketAddress;
+  peername: SocketAddress;
+  peercert: PeerCertificate;
+  cipher: CipherNameAndProtocol;
+  sslObject: TLSSocket;
+  ssl_object: TLSSocket;
+  sslcontext: SecureContext;
+  alpnProtocol: string;
+  compression: null;
+  /** A pipe transport's fd (fileno()), or a subprocess pipe's Node stream. */
+  pipe: { fileno(): number } | Readable | Writable;
+  subprocess: ChildProcess;
+}
+
 /** The transport interface of asyncio (ReadTransport + WriteTransport), as zloop implements it. */
 export interface Transport {
   write(data: Uint8Array | ArrayBufferView | string): void;
@@ -23,6 +58,7 @@ export interface Transport {
   setWriteBufferLimits(high?: number | null, low?: number | null): void;
   getWriteBufferLimits(): [low: number, high: number];
   getWriteBufferSize(): number;
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
   getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getProtocol(): AnyProtocol;
   setProtocol(protocol: AnyProtocol): void;

@@ -6,7 +6,7 @@
 // (when microtasks run) instead of one loop iteration later.
 import { IncompleteReadError, LimitOverrunError } from '../core/errors.js';
 import { getRunningIoLoop as getRunningLoop, type IoLoop } from '../io/io-loop.js';
-import { Protocol } from './protocols.js';
+import { type ExtraInfo, Protocol } from './protocols.js';
 import { startTls } from '../transports/tls-connect.js';
 import type { SslOption } from '../transports/tls-setup.js';
 import type { Transport } from '../transports/socket.js';
@@ -398,6 +398,8 @@ export class StreamWriter {
     return this.#protocol._closed();
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
     return this.#transport.getExtraInfo(name, defaultValue);
   }

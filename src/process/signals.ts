@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import type { IoLoop } from '../io/io-loop.js';
-import { type Callback, checkCallback, describeType } from '../core/validate.js';
+import { type Callback, checkCallback, describeType, type Invocable } from '../core/validate.js';
 
 const SIGNAL_NUMBERS = constants.signals as Record<string, number>;
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
@@ -67,7 +67,7 @@ export class SignalHandlers {
         if (entry.removed || this.#loop.isClosed()) return;
         this.#loop.callSoonThreadsafe(() => {
           // Removed after the signal came but before the callback ran: asyncio cancels the handle.
-          if (!entry.removed) entry.callback(...entry.args);
+          if (!entry.removed) (entry.callback as Invocable)(...entry.args);
         });
       },
     };

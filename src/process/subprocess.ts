@@ -14,7 +14,7 @@ import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream';
 import type { IoLoop } from '../io/io-loop.js';
 import { WriteFlowControl } from '../transports/flow-control.js';
-import { BaseProtocol } from '../net/protocols.js';
+import { BaseProtocol, type ExtraInfo } from '../net/protocols.js';
 import { signalName, signalNumber } from './signals.js';
 import { joinLines, toBytes } from '../transports/transport-core.js';
 import { describeType } from '../core/validate.js';
@@ -115,6 +115,8 @@ export class SubprocessReadPipe extends SubprocessPipeEnd {
     this.#stream.destroy();
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#stream : defaultValue;
   }
@@ -192,6 +194,8 @@ export class SubprocessWritePipe extends SubprocessPipeEnd {
     return this.#flow.limits();
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#stream : defaultValue;
   }
@@ -280,6 +284,8 @@ export class SubprocessTransport {
     this.#protocol = protocol;
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'subprocess' ? this.#child : defaultValue;
   }

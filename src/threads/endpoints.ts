@@ -1,5 +1,6 @@
 // comlink Endpoints: one over a Node MessagePort or Worker (supervisor <-> shard control), and
 // one over two loops' mailboxes (comlink between loops, on the native cross-thread channel).
+import type { TransferListItem } from 'node:worker_threads';
 import type { Endpoint } from 'comlink';
 import type { EventLoop } from '../io/event-loop.js';
 import { LoopRef } from './threadsafe.js';
@@ -15,7 +16,7 @@ type EndpointShape = {
 };
 
 interface NodePort {
-  postMessage(message: unknown, transfer?: readonly any[]): void;
+  postMessage(message: unknown, transfer?: readonly TransferListItem[]): void;
   on(event: 'message', listener: (data: unknown) => void): unknown;
   off(event: 'message', listener: (data: unknown) => void): unknown;
 }
@@ -24,7 +25,7 @@ interface NodePort {
 export function nodeEndpoint(port: NodePort): Endpoint {
   const adapters = new Map<Listener, (data: unknown) => void>();
   const endpoint: EndpointShape = {
-    postMessage: (message, transfer) => port.postMessage(message, transfer as readonly any[] | undefined),
+    postMessage: (message, transfer) => port.postMessage(message, transfer as readonly TransferListItem[] | undefined),
     addEventListener(_type, listener) {
       const adapter = (data: unknown): void => deliver(listener, data);
       adapters.set(listener, adapter);

@@ -5,6 +5,7 @@
 // eventfd.
 import { CallWriter, decodeCall } from './call-codec.js';
 import { native } from '../io/native.js';
+import type { Callback, Invocable } from '../core/validate.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
 export const MAILBOX_BYTES = 4 * 1024 * 1024;
@@ -116,14 +117,14 @@ export class Mailbox {
   readonly #view = new Uint8Array(this.buffer);
   readonly #words = new Int32Array(this.buffer, 0, 16);
   readonly #out = Buffer.allocUnsafeSlow(MAILBOX_BYTES);
-  readonly #functions = new Map<string, (...args: any[]) => unknown>();
+  readonly #functions = new Map<string, Invocable>();
 
   hasMessages(): boolean {
     return Atomics.load(this.#words, HEADER_HEAD_WORD) !== Atomics.load(this.#words, HEADER_TAIL_WORD);
   }
 
-  register(name: string, fn: (...args: any[]) => unknown): void {
-    this.#functions.set(name, fn);
+  register(name: string, fn: Callback): void {
+    this.#functions.set(name, fn as Invocable); // called with what the other thread sent
   }
 
   unregister(name: string): boolean {

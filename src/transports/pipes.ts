@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import type { IoLoop } from '../io/io-loop.js';
 import { native } from '../io/native.js';
-import type { AnyProtocol, ProtocolFactory } from '../net/protocols.js';
+import type { AnyProtocol, ExtraInfo, ProtocolFactory } from '../net/protocols.js';
 import { systemError } from '../net/system-error.js';
 import { asError, callConnectionLost, joinLines, toBytes, TransportCore, WritableTransportCore } from './transport-core.js';
 import { checkFd } from '../core/validate.js';
@@ -160,6 +160,8 @@ export class ReadPipeTransport extends TransportCore<AnyProtocol, IoLoop> {
     if (!this._closing) this.#close(null);
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#pipe.info : defaultValue;
   }
@@ -317,6 +319,8 @@ export class WritePipeTransport extends WritableTransportCore<AnyProtocol, IoLoo
     this.#close(null);
   }
 
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     return name === 'pipe' ? this.#pipe.info : defaultValue;
   }

@@ -5,6 +5,7 @@
 import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { native } from '../io/native.js';
 import { isConnectionLostError, systemError } from '../net/system-error.js';
+import type { ExtraInfo } from '../net/protocols.js';
 import type { FlowProtocol } from './flow-control.js';
 import { asError, callConnectionLost, type LifecycleProtocol, WritableTransportCore } from './transport-core.js';
 
@@ -61,6 +62,8 @@ export abstract class ReactorSocketTransport<P extends LifecycleProtocol & FlowP
   abstract _onSocketRecord(kind: number, a: number, b: number): void;
 
   /** 'socket', and while the socket is open 'sockname' and 'peername'. */
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     switch (name) {
       case 'socket':

@@ -15,7 +15,7 @@ import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { TimerHandle } from '../core/handles.js';
 import type { IoLoop } from '../io/io-loop.js';
-import type { AnyProtocol } from '../net/protocols.js';
+import type { AnyProtocol, ExtraInfo } from '../net/protocols.js';
 import type { Transport } from './socket.js';
 import { callConnectionLost, feedBufferedProtocol, joinLines, toBytes, WritableTransportCore } from './transport-core.js';
 import { type RawSide, SSLProtocol } from './tls-raw-protocol.js';
@@ -403,6 +403,8 @@ export class SSLTransport extends WritableTransportCore<AnyProtocol, IoLoop> imp
    * tls.TLSSocket; 'sslcontext': the tls.SecureContext; 'alpnProtocol'; anything else from the raw
    * transport ('socket', 'sockname', 'peername').
    */
+  getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue: unknown = undefined): unknown {
     const socket = this.#tls;
     switch (name) {
