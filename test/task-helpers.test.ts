@@ -147,7 +147,7 @@ describe('wait', () => {
   it('rejects an empty set and a bad returnWhen with asyncio messages', async () => {
     await run(async () => {
       await expect(wait([])).rejects.toThrow('Set of Tasks/Futures is empty.');
-      await expect(wait([Promise.resolve(1)], { returnWhen: 'SOMETIMES' as never })).rejects.toThrow(/Invalid return_when value/);
+      await expect(wait([Promise.resolve(1)], { returnWhen: 'SOMETIMES' as never })).rejects.toThrow(/Invalid returnWhen value/);
       await expect(wait([Promise.resolve(1)], { timeout: 'soon' as never })).rejects.toThrow(TypeError);
     });
   });

@@ -97,7 +97,7 @@ describe('writeEof and canWriteEof', () => {
       clientTransport.writeEof(); // idempotent
       await peer.eof.wait('peer eofReceived');
       expect(peer.text()).toBe('last words');
-      expect(() => clientTransport.write('more')).toThrow(/Cannot call write\(\) after write_eof\(\)/);
+      expect(() => clientTransport.write('more')).toThrow(/Cannot call write\(\) after writeEof\(\)/);
       // Writing EOF is not closing: the transport still reads.
       expect(clientTransport.isClosing()).toBe(false);
       expect(clientTransport.isReading()).toBe(true);

@@ -5,7 +5,7 @@
 // cancelled acquire() holds nothing, and the next waiter is woken in its place.
 import { CancelledError } from '../core/errors.js';
 import type { Future } from '../core/futures.js';
-import { checkCallback, codedError, describeType } from '../core/validate.js';
+import { checkCallback, codedError, describeType, argTypeError } from '../core/validate.js';
 import { awaitWithSignal, cancelledBy, isCancellation, removeWaiter, runningLoop, signalOf, waitInLine, type WaitOptions } from './waiting.js';
 
 export class Lock {
@@ -108,7 +108,7 @@ export class Condition {
 
   /** `lock`: the Lock this condition uses (a new one by default). */
   constructor(lock: Lock = new Lock()) {
-    if (!(lock instanceof Lock)) throw new TypeError(`lock must be a Lock, not ${describeType(lock)}`);
+    if (!(lock instanceof Lock)) throw argTypeError(`lock must be a Lock, not ${describeType(lock)}`);
     this.#lock = lock;
   }
 

@@ -3,7 +3,7 @@
 // A get() whose signal aborts takes no item and a put() puts none; if either had already been
 // woken, the next waiter is woken in its place, so no item and no free slot is left unclaimed.
 import type { Future } from '../core/futures.js';
-import { codedError, describeType } from '../core/validate.js';
+import { codedError, describeType, argTypeError } from '../core/validate.js';
 import { Event } from './locks.js';
 import { cancelledBy, isCancellation, runningLoop, signalOf, waitInLine, type WaitOptions } from './waiting.js';
 
@@ -88,7 +88,7 @@ export function naturalOrder(a: unknown, b: unknown): number {
     return a.length - b.length;
   }
   if (typeof a !== typeof b || (typeof a !== 'number' && typeof a !== 'string' && typeof a !== 'bigint')) {
-    throw new TypeError(`PriorityQueue cannot order ${describeType(a)} and ${describeType(b)}; pass a compare function`);
+    throw argTypeError(`PriorityQueue cannot order ${describeType(a)} and ${describeType(b)}; pass a compare function`);
   }
   return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
 }
@@ -299,7 +299,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
 
   constructor(maxsize = 0, compare: Compare<T> = naturalOrder) {
     super(maxsize);
-    if (typeof compare !== 'function') throw new TypeError(`compare must be a function, not ${describeType(compare)}`);
+    if (typeof compare !== 'function') throw argTypeError(`compare must be a function, not ${describeType(compare)}`);
     this.#compare = compare;
   }
 

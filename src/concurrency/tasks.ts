@@ -3,7 +3,7 @@
 // running loop, getting the task's AbortSignal), as ensureFuture takes them.
 import { CancelledError, TimeoutError } from '../core/errors.js';
 import { ensureFuture, Future, type Loop, type Task, type TaskTarget, _currentTask } from '../core/futures.js';
-import { checkSeconds, describeType, isThenable } from '../core/validate.js';
+import { checkSeconds, describeType, isThenable, argRangeError, argTypeError } from '../core/validate.js';
 import { runningLoop } from './waiting.js';
 
 /** What gather, wait, asCompleted and shield take. */
@@ -122,7 +122,7 @@ export type WaitOptions = {
 /** Futures of the running loop for `awaitables` (an iterable); ValueError's message when empty. */
 function futuresOf(awaitables: Iterable<Awaitable<unknown>>, loop: Loop, where: string): Future<unknown>[] {
   if (awaitables === null || typeof (awaitables as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-    throw new TypeError(`${where} expects an iterable of futures, not ${describeType(awaitables)}`);
+    throw argTypeError(`${where} expects an iterable of futures, not ${describeType(awaitables)}`);
   }
   const futures = [...new Set(Array.from(awaitables, (awaitable) => ensureFuture(awaitable, loop)))];
   return futures;
@@ -142,11 +142,11 @@ export async function wait<T>(awaitables: Iterable<Awaitable<T>>, options: WaitO
   const loop = runningLoop();
   const returnWhen = options.returnWhen ?? ALL_COMPLETED;
   if (returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION && returnWhen !== ALL_COMPLETED) {
-    throw new RangeError(`Invalid return_when value: ${String(returnWhen)}`);
+    throw argRangeError(`Invalid returnWhen value: ${String(returnWhen)}`, 'ERR_INVALID_ARG_VALUE');
   }
   const timeout = checkTimeout(options.timeout, 'wait()');
   const futures = futuresOf(awaitables, loop, 'wait()') as Future<T>[];
-  if (futures.length === 0) throw new RangeError('Set of Tasks/Futures is empty.');
+  if (futures.length === 0) throw argRangeError('Set of Tasks/Futures is empty.', 'ERR_INVALID_ARG_VALUE');
   const isDoneEnough = (): boolean => {
     if (returnWhen === FIRST_COMPLETED) return futures.some((future) => future.done());
     if (returnWhen === FIRST_EXCEPTION && futures.some((future) => future.done() && !future.cancelled() && future.exception() !== null)) return true;

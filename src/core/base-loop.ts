@@ -9,7 +9,7 @@ import { type Handle, NO_ARGS, TimerHandle } from './handles.js';
 import { ReadyQueue } from './ready-queue.js';
 import { _getRunningLoop, _setRunningLoop } from './running.js';
 import { TimerQueue } from './timer-heap.js';
-import { type Callback, checkCallback, checkSeconds, type Invocable } from './validate.js';
+import { type Callback, checkCallback, checkSeconds, type Invocable, argTypeError } from './validate.js';
 
 const CLOCK_RESOLUTION = 1e-6;
 /**
@@ -234,7 +234,7 @@ export abstract class BaseLoop {
    * restores the default. As asyncio's, the factory must return a Task (or a subclass) of this loop.
    */
   setTaskFactory(factory: ((loop: this, target: TaskTarget<unknown>, options: { name?: string }) => Task<unknown>) | null): void {
-    if (factory !== null && typeof factory !== 'function') throw new TypeError('task factory must be a callable or None');
+    if (factory !== null && typeof factory !== 'function') throw argTypeError('task factory must be a callable or None');
     this.#taskFactory = factory;
   }
 
@@ -253,7 +253,7 @@ export abstract class BaseLoop {
 
   setExceptionHandler(handler: ((loop: this, context: ExceptionContext) => void) | null): void {
     if (handler !== null && typeof handler !== 'function') {
-      throw new TypeError(`A callable object or None is expected, got ${String(handler)}`);
+      throw argTypeError(`A callable object or None is expected, got ${String(handler)}`);
     }
     this.#exceptionHandler = handler;
   }

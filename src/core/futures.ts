@@ -4,7 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledError, type ExceptionContext, InvalidStateError } from './errors.js';
 import type { Handle, TimerHandle } from './handles.js';
-import { checkCallback, isThenable } from './validate.js';
+import { checkCallback, isThenable, argTypeError } from './validate.js';
 
 /**
  * The scheduling surface of a loop (asyncio's AbstractEventLoop without I/O): what futures, tasks
@@ -209,7 +209,7 @@ export class Task<T = unknown> extends Future<T> {
   constructor(loop: Loop, target: TaskTarget<T>, name?: string) {
     super(loop);
     if (typeof target !== 'function' && !isThenable(target)) {
-      throw new TypeError('fnOrPromise must be an async function or a promise');
+      throw argTypeError('fnOrPromise must be an async function or a promise');
     }
     this.#name = name ?? `Task-${++nextTaskNumber}`;
     loop.callSoon(() => this.#start(target));
@@ -349,7 +349,7 @@ export function cancellable<T>(
   discard: (value: T) => void,
 ): Future<T> {
   if (signal !== null && signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError('options.signal must be an AbortSignal');
+    throw argTypeError('options.signal must be an AbortSignal');
   }
   const controller = new AbortController();
   const future = new OperationFuture<T>(loop, controller);
@@ -380,5 +380,5 @@ export function cancellable<T>(
 export function ensureFuture<T>(awaitable: Future<T> | TaskTarget<T>, loop: Loop): Future<T> {
   if (awaitable instanceof Future) return awaitable;
   if (typeof awaitable === 'function' || isThenable(awaitable)) return loop.createTask(awaitable);
-  throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
+  throw argTypeError('An asyncio.Future, a coroutine or an awaitable is required');
 }

@@ -5,25 +5,39 @@ export type Callback = (...args: never[]) => unknown;
 /** How a scheduled callback is called: with the arguments given with it. */
 export type Invocable = (...args: unknown[]) => unknown;
 
+/** Node's codes for a bad argument: the type is wrong, the value is wrong, a number is out of range. */
+export function argTypeError(message: string): TypeError & { code: string } {
+  return codedError(new TypeError(message), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function argValueError(message: string): TypeError & { code: string } {
+  return codedError(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
+}
+
+/** A value of the right type outside what the argument admits (Node's RangeError form). */
+export function argRangeError(message: string, code = 'ERR_OUT_OF_RANGE'): RangeError & { code: string } {
+  return codedError(new RangeError(message), code);
+}
+
 export function checkCallback(value: unknown, name: string): asserts value is Callback {
   if (typeof value !== 'function') {
-    throw new TypeError(`${name} must be a function, not ${describeType(value)}`);
+    throw argTypeError(`${name} must be a function, not ${describeType(value)}`);
   }
 }
 
 /** A delay or a time in seconds: any number but NaN (Infinity means "never"). */
 export function checkSeconds(value: unknown, name: string): asserts value is number {
   if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be a number of seconds, not ${describeType(value)}`);
+    throw argTypeError(`${name} must be a number of seconds, not ${describeType(value)}`);
   }
-  if (Number.isNaN(value)) throw new TypeError(`${name} must be a number of seconds, not NaN`);
+  if (Number.isNaN(value)) throw argRangeError(`${name} must be a number of seconds, not NaN`);
 }
 
 export function checkFd(value: unknown, name = 'fd'): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`${name} must be an integer file descriptor, not ${describeType(value)}`);
+    throw argTypeError(`${name} must be an integer file descriptor, not ${describeType(value)}`);
   }
-  if (value < 0 || value > 0x7fffffff) throw new RangeError(`${name} must be >= 0, got ${value}`);
+  if (value < 0 || value > 0x7fffffff) throw argRangeError(`${name} must be >= 0, got ${value}`);
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -25,7 +25,7 @@ import type { SubprocessOptions } from '../process/spawn-options.js';
 import { type AnyDatagramProtocol, createDatagramEndpoint, type CreateDatagramEndpointOptions, type DatagramTransport } from '../transports/datagram.js';
 import { sendfile } from '../transports/sendfile.js';
 import type { Transport } from '../transports/socket.js';
-import { type Callback, checkCallback, checkFd } from '../core/validate.js';
+import { type Callback, checkCallback, checkFd, argTypeError } from '../core/validate.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { ExceptionContext } from '../core/loop-types.js';
 import type { IoLoop, SocketOwner } from './io-loop.js';
@@ -243,7 +243,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
 
   /** Makes `fn` callable from other threads as ref.callSoonThreadsafe(name, ...args). */
   registerThreadsafe(name: string, fn: Callback): void {
-    if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
+    if (typeof name !== 'string' || name === '') throw argTypeError('name must be a non-empty string');
     checkCallback(fn, 'fn');
     this._checkClosed();
     if (this.#mailbox === null) this.ref();

@@ -4,6 +4,7 @@
 import type { Loop } from '../core/loop-types.js';
 import { _getRunningLoop } from '../core/running.js';
 import type { ReactorHandle } from './native.js';
+import { argValueError } from '../core/validate.js';
 
 /** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
 export interface SocketOwner {
@@ -36,6 +37,6 @@ export interface IoLoop extends Loop {
 export function getRunningIoLoop(): IoLoop {
   const loop = _getRunningLoop();
   if (loop === null) throw new Error('no running event loop');
-  if (!('_reactor' in loop)) throw new TypeError('the running loop has no reactor');
+  if (!('_reactor' in loop)) throw argValueError('the running loop has no reactor');
   return loop as IoLoop;
 }

@@ -3,7 +3,7 @@ import { CancelledError, TimeoutError } from '../core/errors.js';
 import { ensureFuture, Future, type Task, type TaskTarget } from '../core/futures.js';
 import { EventLoop, newEventLoop } from './event-loop.js';
 import { _getCurrentLoop, _getRunningLoop, _setCurrentLoop } from '../core/running.js';
-import { checkSeconds, isThenable } from '../core/validate.js';
+import { checkSeconds, isThenable, argTypeError } from '../core/validate.js';
 import type { ExecutorTask } from '../process/executor.js';
 
 /** The running loop; throws asyncio's RuntimeError message when none runs on this thread. */
@@ -32,12 +32,12 @@ export type RunOptions = {
 export async function run<T>(main: TaskTarget<T>, options: RunOptions = {}): Promise<T> {
   if (_getRunningLoop() !== null) throw new Error('run() cannot be called from a running event loop');
   if (typeof main !== 'function' && !isThenable(main)) {
-    throw new TypeError('main must be an async function or a promise');
+    throw argTypeError('main must be an async function or a promise');
   }
   const factory = options.loopFactory ?? newEventLoop;
-  if (typeof factory !== 'function') throw new TypeError('options.loopFactory must be a function');
+  if (typeof factory !== 'function') throw argTypeError('options.loopFactory must be a function');
   const loop = factory();
-  if (!(loop instanceof EventLoop)) throw new TypeError('options.loopFactory must return an EventLoop');
+  if (!(loop instanceof EventLoop)) throw argTypeError('options.loopFactory must return an EventLoop');
   if (options.debug !== undefined) loop.setDebug(options.debug);
   setEventLoop(loop);
   try {

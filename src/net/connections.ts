@@ -13,7 +13,7 @@ import type { SSLTransport } from '../transports/tls.js';
 import { tlsClient, tlsServerFactory } from '../transports/tls-connect.js';
 import { resolveTls, type TlsOptions } from '../transports/tls-setup.js';
 import { type SocketFamily, SocketTransport, type Transport } from '../transports/socket.js';
-import { checkCallback, checkPort, codedError } from '../core/validate.js';
+import { checkCallback, checkPort, codedError, argTypeError, argValueError } from '../core/validate.js';
 
 export type CreateServerOptions = {
   family?: number;
@@ -67,7 +67,7 @@ export async function createServer(
   } else {
     addresses = [];
     for (const name of hosts) {
-      if (typeof name !== 'string') throw new TypeError('host must be a string or a list of strings');
+      if (typeof name !== 'string') throw argTypeError('host must be a string or a list of strings');
       for (const entry of await resolve(name, setup.family)) {
         if (!addresses.some((known) => known.address === entry.address)) {
           addresses.push({ address: entry.address, family: entry.family, ipv6Only: entry.family === 'IPv6' });
@@ -88,7 +88,7 @@ export function createServerNow(loop: IoLoop, protocolFactory: ProtocolFactory, 
   const setup = serverSetup(loop, protocolFactory, port, options);
   if (host === null || host === '') return bindServer(loop, setup, allInterfaces(setup.family), true);
   const kind = isIP(host);
-  if (kind === 0) throw new TypeError(`host must be an IP address here, got ${host}`);
+  if (kind === 0) throw argValueError(`host must be an IP address here, got ${host}`);
   return bindServer(loop, setup, [{ address: host, family: kind === 6 ? 'IPv6' : 'IPv4', ipv6Only: kind === 6 }], false);
 }
 
@@ -174,7 +174,7 @@ export async function createConnection<P extends AnyProtocol>(
   signal: AbortSignal,
 ): Promise<[SocketTransport | SSLTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
-  if (typeof host !== 'string' || host === '') throw new TypeError('host must be a non-empty string');
+  if (typeof host !== 'string' || host === '') throw argTypeError('host must be a non-empty string');
   const portNumber = checkPort(port, 'port');
   const tlsSetup = resolveTls(options, false, host);
   if (tlsSetup !== null) {
@@ -183,7 +183,7 @@ export async function createConnection<P extends AnyProtocol>(
   }
   const local = options.localAddr ?? null;
   if (local !== null && (!Array.isArray(local) || typeof local[0] !== 'string')) {
-    throw new TypeError('options.localAddr must be a [host, port] pair');
+    throw argTypeError('options.localAddr must be a [host, port] pair');
   }
   const candidates = await resolve(host, options.family ?? AF_UNSPEC);
   const errors: SystemError[] = [];
@@ -314,7 +314,7 @@ function combineErrors(errors: SystemError[]): Error {
 function checkBacklog(backlog: unknown): number {
   if (backlog === undefined) return 100;
   if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
-    throw new TypeError(`options.backlog must be a non-negative integer, got ${String(backlog)}`);
+    throw argTypeError(`options.backlog must be a non-negative integer, got ${String(backlog)}`);
   }
   return backlog;
 }

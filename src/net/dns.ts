@@ -1,6 +1,7 @@
 // getaddrinfo and getnameinfo on Node's resolver (libuv's threadpool getaddrinfo), shaped as
 // asyncio returns them.
 import { lookup, lookupService } from 'node:dns/promises';
+import { argRangeError, argTypeError } from '../core/validate.js';
 
 /** Address families as the OS numbers them (Linux: AF_INET 2, AF_INET6 10). */
 export const AF_UNSPEC = 0;
@@ -22,7 +23,7 @@ export async function getaddrinfo(
   const family = options.family ?? AF_UNSPEC;
   const portNumber = port === null || port === undefined ? 0 : Number(port);
   if (!Number.isInteger(portNumber) || portNumber < 0 || portNumber > 65535) {
-    throw new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`);
+    throw argRangeError(`port must be an integer from 0 to 65535, got ${String(port)}`);
   }
   const nodeFamily = family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0;
   const addresses = await lookup(host ?? 'localhost', { all: true, family: nodeFamily });
@@ -38,7 +39,7 @@ export async function getaddrinfo(
 /** asyncio's loop.getnameinfo: [host, service] for a [host, port] address. */
 export async function getnameinfo(sockaddr: [string, number], _flags = 0): Promise<[string, string]> {
   if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== 'string') {
-    throw new TypeError('sockaddr must be a [host, port] pair');
+    throw argTypeError('sockaddr must be a [host, port] pair');
   }
   const { hostname, service } = await lookupService(sockaddr[0], Number(sockaddr[1]));
   return [hostname, service];

@@ -10,7 +10,7 @@ import { type ExtraInfo, Protocol } from './protocols.js';
 import { startTls } from '../transports/tls-connect.js';
 import type { SslOption } from '../transports/tls-setup.js';
 import type { Transport } from '../transports/socket.js';
-import { checkInteger, isThenable } from '../core/validate.js';
+import { checkInteger, isThenable, argRangeError } from '../core/validate.js';
 
 /** asyncio's default limit for readuntil()/readline(): 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -36,7 +36,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   constructor(options: StreamOptions = {}) {
     const limit = options.limit ?? DEFAULT_LIMIT;
-    if (typeof limit !== 'number' || !(limit > 0)) throw new RangeError('Limit cannot be <= 0');
+    if (typeof limit !== 'number' || !(limit > 0)) throw argRangeError('Limit cannot be <= 0');
     this.#limit = limit;
   }
 
@@ -119,7 +119,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** Exactly `n` bytes; IncompleteReadError (with the partial bytes) if EOF comes first. */
   async readexactly(n: number): Promise<Buffer> {
     checkInteger(n, 'n');
-    if (n < 0) throw new RangeError('readexactly size can not be less than zero');
+    if (n < 0) throw argRangeError('readexactly size can not be less than zero');
     this.#throwIfFailed();
     if (n === 0) return EMPTY;
     while (this.#length < n) {
@@ -200,7 +200,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     if (this.#waiter !== null) {
       throw new Error(`${caller}() called while another coroutine is already waiting for incoming data`);
     }
-    if (this.#eof) throw new Error('_wait_for_data after EOF');
+    if (this.#eof) throw new Error('_waitForData after EOF');
     this.#maybeResumeTransport(true);
     return new Promise<void>((resolve, reject) => {
       this.#waiter = { resolve, reject };
@@ -284,7 +284,7 @@ export class StreamReaderProtocol extends Protocol {
     const outcome = this.#clientConnected(this.#reader, writer);
     if (isThenable(outcome)) {
       Promise.resolve(outcome).then(undefined, (exception: unknown) => {
-        this.#loop.callExceptionHandler({ message: 'Unhandled exception in client_connected_cb', exception, transport });
+        this.#loop.callExceptionHandler({ message: 'Unhandled exception in clientConnected', exception, transport });
         transport.close();
       });
     }

@@ -5,6 +5,7 @@
 import * as net from 'node:net';
 import { type ListenOptions, listenOnZloop, parseListenArgs } from './listen.js';
 import { Socket, type SocketConnectOptions, type SocketConstructorOptions } from './socket.js';
+import { argValueError } from '../core/validate.js';
 
 export { Socket } from './socket.js';
 export type { AddressInfo, SocketConnectOptions, SocketConstructorOptions, TcpConnectOptions, IpcConnectOptions } from './socket.js';
@@ -21,7 +22,7 @@ export class Server extends net.Server {
   /** listen(port[, host][, backlog][, cb]), listen(path[, backlog][, cb]), listen(options[, cb]). */
   override listen(...args: unknown[]): this {
     const parsed = parseListenArgs(args);
-    if (parsed === null) throw new TypeError('zloop/net listens on a port or a Unix path; a handle or an fd is not supported');
+    if (parsed === null) throw argValueError('zloop/net listens on a port or a Unix path; a handle or an fd is not supported');
     listenOnZloop(this, parsed.options, parsed.callback);
     return this;
   }

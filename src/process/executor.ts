@@ -3,6 +3,7 @@
 // is a piscina pool made on first use; any object with piscina's run(task, options) works too.
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { argTypeError } from '../core/validate.js';
 
 /** A task in piscina's terms: the module (path or file URL) and the export to call. */
 export type ExecutorTask = { filename: string | URL; name?: string };
@@ -27,17 +28,17 @@ export function createDefaultExecutor(): Executor {
 /** Runs `task(...args)` on `executor`; resolves with its result. */
 export function runTask(executor: Executor, task: ExecutorTask, args: unknown[]): Promise<unknown> {
   if (task === null || typeof task !== 'object' || (typeof task.filename !== 'string' && !(task.filename instanceof URL))) {
-    throw new TypeError('task must be { filename, name? } naming a module and its export');
+    throw argTypeError('task must be { filename, name? } naming a module and its export');
   }
   const filename = task.filename instanceof URL ? fileURLToPath(task.filename) : task.filename;
   const name = task.name ?? 'default';
-  if (typeof name !== 'string') throw new TypeError('task.name must be a string');
+  if (typeof name !== 'string') throw argTypeError('task.name must be a string');
   return executor.run({ filename, name, args }, { filename: TASK_RUNNER, name: 'default' });
 }
 
 export function checkExecutor(executor: unknown): asserts executor is Executor {
   const candidate = executor as Partial<Executor> | null;
   if (candidate === null || typeof candidate !== 'object' || typeof candidate.run !== 'function' || typeof candidate.destroy !== 'function') {
-    throw new TypeError('executor must be a piscina pool (an object with run() and destroy()) or null');
+    throw argTypeError('executor must be a piscina pool (an object with run() and destroy()) or null');
   }
 }

@@ -5,7 +5,7 @@ import { getRunningIoLoop as getRunningLoop } from '../io/io-loop.js';
 import { StreamReader, StreamReaderProtocol, StreamWriter } from '../net/streams.js';
 import type { Transport } from '../transports/socket.js';
 import { toBytes } from '../transports/transport-core.js';
-import { describeType } from '../core/validate.js';
+import { describeType, argRangeError, argTypeError } from '../core/validate.js';
 import { type CreateSubprocessOptions, splitArgs, type SubprocessOptions } from './spawn-options.js';
 import { subprocessExec, SubprocessProtocol, subprocessShell, type SubprocessTransport } from './subprocess.js';
 
@@ -150,9 +150,9 @@ export class Process {
 }
 
 function streamOptions(options: CreateSubprocessOptions): [SubprocessOptions, number | undefined] {
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
+  if (options === null || typeof options !== 'object') throw argTypeError(`options must be an object, not ${describeType(options)}`);
   const { limit, ...rest } = options;
-  if (limit !== undefined && (typeof limit !== 'number' || !(limit > 0))) throw new RangeError('options.limit must be a positive number');
+  if (limit !== undefined && (typeof limit !== 'number' || !(limit > 0))) throw argRangeError('options.limit must be a positive number');
   // asyncio.create_subprocess_* default to None (inherit) for all three, unlike the loop methods.
   return [{ stdin: null, stdout: null, stderr: null, ...rest }, limit];
 }

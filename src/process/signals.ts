@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import type { IoLoop } from '../io/io-loop.js';
-import { type Callback, checkCallback, describeType, type Invocable } from '../core/validate.js';
+import { type Callback, checkCallback, describeType, type Invocable, argRangeError, argTypeError } from '../core/validate.js';
 
 const SIGNAL_NUMBERS = constants.signals as Record<string, number>;
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
@@ -20,14 +20,14 @@ for (const [name, number] of Object.entries(SIGNAL_NUMBERS)) {
 export function signalName(sig: unknown, name = 'sig'): NodeJS.Signals {
   if (typeof sig === 'string') {
     if (Object.hasOwn(SIGNAL_NUMBERS, sig)) return sig as NodeJS.Signals;
-    throw new RangeError(`${name} must be a signal name or number, got unknown signal '${sig}'`);
+    throw argRangeError(`${name} must be a signal name or number, got unknown signal '${sig}'`, 'ERR_UNKNOWN_SIGNAL');
   }
   if (typeof sig === 'number' && Number.isInteger(sig)) {
     const found = SIGNAL_NAMES.get(sig);
     if (found !== undefined) return found;
-    throw new RangeError(`${name} ${sig} is not a signal number of this platform`);
+    throw argRangeError(`${name} ${sig} is not a signal number of this platform`, 'ERR_UNKNOWN_SIGNAL');
   }
-  throw new TypeError(`${name} must be a signal name or number, not ${describeType(sig)}`);
+  throw argTypeError(`${name} must be a signal name or number, not ${describeType(sig)}`);
 }
 
 /** The signal's number (SIGTERM -> 15), as asyncio reports returncodes of killed processes. */
@@ -50,7 +50,7 @@ export class SignalHandlers {
     const name = signalName(sig);
     checkCallback(callback, 'callback');
     if (callback.constructor?.name === 'AsyncFunction' || callback.constructor?.name === 'AsyncGeneratorFunction') {
-      throw new TypeError('coroutines cannot be used with addSignalHandler()');
+      throw argTypeError('coroutines cannot be used with addSignalHandler()');
     }
     if (name === 'SIGKILL' || name === 'SIGSTOP') throw new Error(`sig ${name} cannot be caught`);
     if (!isMainThread) {

@@ -3,7 +3,7 @@
 // finding the program on PATH so a missing one fails as Node's spawn does.
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
-import { describeType } from '../core/validate.js';
+import { describeType, argRangeError, argTypeError, argValueError } from '../core/validate.js';
 
 /** asyncio.subprocess.PIPE: a new pipe to the child (the loop methods' default for all three). */
 export const PIPE = 'pipe' as const;
@@ -35,22 +35,22 @@ export function splitArgs(rest: unknown[]): { args: string[]; options: Subproces
     rest = rest.slice(0, -1);
   }
   const args = rest.map((arg, index) => {
-    if (typeof arg !== 'string') throw new TypeError(`program arguments must be strings, argument ${index + 1} is ${describeType(arg)}`);
+    if (typeof arg !== 'string') throw argTypeError(`program arguments must be strings, argument ${index + 1} is ${describeType(arg)}`);
     return arg;
   });
   return { args, options };
 }
 
 export function checkOptions(options: SubprocessOptions, extraKeys: readonly string[] = []): void {
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, not ${describeType(options)}`);
+  if (options === null || typeof options !== 'object') throw argTypeError(`options must be an object, not ${describeType(options)}`);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
-      throw new TypeError(`options.${key} is not supported (supported: stdin, stdout, stderr, cwd, env${extraKeys.length ? ', ' + extraKeys.join(', ') : ''})`);
+      throw argValueError(`options.${key} is not supported (supported: stdin, stdout, stderr, cwd, env${extraKeys.length ? ', ' + extraKeys.join(', ') : ''})`);
     }
   }
-  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw new TypeError(`options.cwd must be a string, not ${describeType(options.cwd)}`);
+  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw argTypeError(`options.cwd must be a string, not ${describeType(options.cwd)}`);
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
-    throw new TypeError(`options.env must be an object, not ${describeType(options.env)}`);
+    throw argTypeError(`options.env must be an object, not ${describeType(options.env)}`);
   }
 }
 
@@ -60,8 +60,8 @@ export function stdioOf(value: unknown, name: string): NodeStdio {
   if (value === undefined || value === null || value === 'inherit') return 'inherit';
   if (value === 'pipe' || value === 'ignore') return value;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
-  if (value === STDOUT) throw new RangeError(`options.${name}: STDOUT can be used for stderr only`);
-  throw new TypeError(`options.${name} must be PIPE ('pipe'), DEVNULL ('ignore'), 'inherit', null or an fd, not ${describeType(value)}`);
+  if (value === STDOUT) throw argRangeError(`options.${name}: STDOUT can be used for stderr only`, 'ERR_INVALID_ARG_VALUE');
+  throw argTypeError(`options.${name} must be PIPE ('pipe'), DEVNULL ('ignore'), 'inherit', null or an fd, not ${describeType(value)}`);
 }
 
 /** Node's "spawn <program> ENOENT" error, made before spawning when Node's own check is bypassed. */

@@ -17,7 +17,7 @@ import { WriteFlowControl } from '../transports/flow-control.js';
 import { BaseProtocol, type ExtraInfo } from '../net/protocols.js';
 import { signalName, signalNumber } from './signals.js';
 import { joinLines, toBytes } from '../transports/transport-core.js';
-import { describeType } from '../core/validate.js';
+import { describeType, argTypeError } from '../core/validate.js';
 import { checkOptions, findProgram, type NodeStdio, PIPE, splitArgs, STDOUT, stdioOf, type SubprocessOptions } from './spawn-options.js';
 
 
@@ -425,8 +425,8 @@ export function subprocessExec<P extends AnySubprocessProtocol>(
   rest: unknown[],
 ): Promise<[SubprocessTransport, P]> {
   try {
-    if (typeof protocolFactory !== 'function') throw new TypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
-    if (typeof program !== 'string' || program === '') throw new TypeError(`program must be a non-empty string, not ${describeType(program)}`);
+    if (typeof protocolFactory !== 'function') throw argTypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
+    if (typeof program !== 'string' || program === '') throw argTypeError(`program must be a non-empty string, not ${describeType(program)}`);
     const { args, options } = splitArgs(rest);
     checkOptions(options);
     return startChild(loop, protocolFactory, program, args, options, false) as Promise<[SubprocessTransport, P]>;
@@ -442,8 +442,8 @@ export function subprocessShell<P extends AnySubprocessProtocol>(
   options: SubprocessOptions = {},
 ): Promise<[SubprocessTransport, P]> {
   try {
-    if (typeof protocolFactory !== 'function') throw new TypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
-    if (typeof cmd !== 'string') throw new TypeError(`cmd must be a string, not ${describeType(cmd)}`);
+    if (typeof protocolFactory !== 'function') throw argTypeError(`protocolFactory must be a function, not ${describeType(protocolFactory)}`);
+    if (typeof cmd !== 'string') throw argTypeError(`cmd must be a string, not ${describeType(cmd)}`);
     checkOptions(options);
     return startChild(loop, protocolFactory, '/bin/sh', ['-c', cmd], options, true) as Promise<[SubprocessTransport, P]>;
   } catch (error) {

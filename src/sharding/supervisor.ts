@@ -11,6 +11,7 @@ import { nodeEndpoint } from '../threads/endpoints.js';
 import { installErrorTransfer } from '../threads/error-transfer.js';
 import type { Balance, ShardControl, ShardStats, ShardWorkerData } from './shard-protocol.js';
 import { LoopRef } from '../threads/threadsafe.js';
+import { argRangeError, argTypeError } from '../core/validate.js';
 
 export type ShardedServerOptions = {
   workers?: number;
@@ -117,7 +118,7 @@ export class ShardedServer extends EventEmitter {
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? this.#options.shutdownTimeout;
-    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new RangeError('options.timeout must be a number of seconds >= 0');
+    if (typeof timeout !== 'number' || !(timeout >= 0)) throw argRangeError('options.timeout must be a number of seconds >= 0');
     this.#closing ??= this.#closeAll(timeout);
     return this.#closing;
   }
@@ -299,11 +300,11 @@ export class ShardedServer extends EventEmitter {
  */
 export async function createShardedServer(handler: string | URL, options: ShardedServerOptions = {}): Promise<ShardedServer> {
   const workers = options.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`options.workers must be an integer >= 1, got ${workers}`);
+  if (!Number.isInteger(workers) || workers < 1) throw argRangeError(`options.workers must be an integer >= 1, got ${workers}`);
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`options.port must be 0..65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw argRangeError(`options.port must be 0..65535, got ${port}`);
   const balance = options.balance ?? 'kernel';
-  if (balance !== 'kernel' && balance !== 'roundrobin') throw new TypeError("options.balance must be 'kernel' or 'roundrobin'");
+  if (balance !== 'kernel' && balance !== 'roundrobin') throw argTypeError("options.balance must be 'kernel' or 'roundrobin'");
   const server = new ShardedServer(handlerUrl(handler), workers, {
     ...options,
     host: options.host ?? '127.0.0.1',
@@ -318,7 +319,7 @@ export async function createShardedServer(handler: string | URL, options: Sharde
 
 function handlerUrl(handler: string | URL): string {
   if (handler instanceof URL) return handler.href;
-  if (typeof handler !== 'string' || handler === '') throw new TypeError('handler must be a module path, file URL string or URL');
+  if (typeof handler !== 'string' || handler === '') throw argTypeError('handler must be a module path, file URL string or URL');
   if (handler.startsWith('file:')) return handler;
   return pathToFileURL(isAbsolute(handler) ? handler : resolve(handler)).href;
 }

@@ -5,6 +5,7 @@
 //
 //   u16 name length, name (UTF-8), u8 argument count, then per argument a tag and its bytes.
 import { deserialize, serialize } from 'node:v8';
+import { argRangeError } from '../core/validate.js';
 
 const enum Tag {
   Undefined = 0,
@@ -34,7 +35,7 @@ export class CallWriter {
 
   /** Appends one call; a call that encodes to more than `maxBytes` is refused and leaves no trace. */
   append(name: string, args: unknown[], maxBytes = Infinity): void {
-    if (args.length > MAX_ARGS) throw new RangeError(`a cross-thread call takes at most ${MAX_ARGS} arguments`);
+    if (args.length > MAX_ARGS) throw argRangeError(`a cross-thread call takes at most ${MAX_ARGS} arguments`);
     const encodedName = this.#encodedName(name);
     if (this.start > this.buffer.length / 2) this.#compact();
     const begin = this.length;
@@ -73,7 +74,7 @@ export class CallWriter {
     let encoded = this.#names.get(name);
     if (encoded === undefined) {
       encoded = Buffer.from(name, 'utf8');
-      if (encoded.length > 0xffff) throw new RangeError('name is too long');
+      if (encoded.length > 0xffff) throw argRangeError('name is too long');
       if (this.#names.size < NAME_CACHE_MAX) this.#names.set(name, encoded);
     }
     return encoded;

@@ -5,7 +5,7 @@
 // eventfd.
 import { CallWriter, decodeCall } from './call-codec.js';
 import { native } from '../io/native.js';
-import type { Callback, Invocable } from '../core/validate.js';
+import { type Callback, type Invocable, argTypeError } from '../core/validate.js';
 
 /** Ring size per loop; a producer that finds it full keeps its calls and retries (FIFO kept). */
 export const MAILBOX_BYTES = 4 * 1024 * 1024;
@@ -41,7 +41,7 @@ export class LoopRef {
 
   constructor(buffer: SharedArrayBuffer) {
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 1024) {
-      throw new TypeError('buffer must be the SharedArrayBuffer of a LoopRef');
+      throw argTypeError('buffer must be the SharedArrayBuffer of a LoopRef');
     }
     this.buffer = buffer;
     this.#view = new Uint8Array(buffer);
@@ -53,7 +53,7 @@ export class LoopRef {
     if (value instanceof LoopRef) return value;
     if (value instanceof SharedArrayBuffer) return new LoopRef(value);
     if (value !== null && typeof value === 'object' && value.buffer instanceof SharedArrayBuffer) return new LoopRef(value.buffer);
-    throw new TypeError('value must be a LoopRef or what postMessage made of one');
+    throw argTypeError('value must be a LoopRef or what postMessage made of one');
   }
 
   /**
@@ -62,7 +62,7 @@ export class LoopRef {
    * Throws if the target loop is closed.
    */
   callSoonThreadsafe(name: string, ...args: unknown[]): void {
-    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    if (typeof name !== 'string') throw argTypeError('name must be a string');
     if (!this.isOpen()) throw new Error('Event loop is closed: the LoopRef target no longer accepts calls');
     this.#batch.append(name, args, MAX_CALL_BYTES);
     if (this.#batch.pending >= BATCH_FLUSH_BYTES && !this.#retryQueued) this.#flush();

@@ -15,7 +15,7 @@ import { DATAGRAM_ADDRESS_BYTES, DatagramFlag, FailedPhase, native, RecordKind }
 import { type SystemError, systemError } from '../net/system-error.js';
 import { ReactorSocketTransport } from './socket-core.js';
 import { toBytes } from './transport-core.js';
-import { checkCallback, checkPort } from '../core/validate.js';
+import { checkCallback, checkPort, argTypeError, argValueError } from '../core/validate.js';
 
 /** [host, port], as asyncio's (host, port) tuples; IPv6 hosts without brackets. */
 export type DatagramAddress = readonly [host: string, port: number];
@@ -120,7 +120,7 @@ export class DatagramTransport extends ReactorSocketTransport<AnyDatagramProtoco
     let host: string | null = null;
     let port = 0;
     if (addr !== undefined && addr !== null) {
-      if (!Array.isArray(addr) || typeof addr[0] !== 'string') throw new TypeError('addr must be a [host, port] pair');
+      if (!Array.isArray(addr) || typeof addr[0] !== 'string') throw argTypeError('addr must be a [host, port] pair');
       port = checkPort(addr[1], 'addr port');
       host = addr[0];
       if (this.#address !== null && (host !== this.#address[0] || port !== this.#address[1])) {
@@ -243,7 +243,7 @@ export async function createDatagramEndpoint<P extends AnyDatagramProtocol>(
   options: CreateDatagramEndpointOptions = {},
 ): Promise<[DatagramTransport, P]> {
   checkCallback(protocolFactory, 'protocolFactory');
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options === null || typeof options !== 'object') throw argTypeError('options must be an object');
   if (options.reuseAddress) {
     throw new Error('Passing reuseAddress: true is no longer supported, as it is a security risk (use reusePort)');
   }
@@ -301,10 +301,10 @@ export async function createDatagramEndpoint<P extends AnyDatagramProtocol>(
 function checkAddr(value: unknown, name: string): readonly [string, number] | null {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') {
-    throw new TypeError(`${name}: Unix datagram sockets are not supported; pass a [host, port] pair`);
+    throw argValueError(`${name}: Unix datagram sockets are not supported; pass a [host, port] pair`);
   }
   if (!Array.isArray(value) || value.length < 2 || typeof value[0] !== 'string') {
-    throw new TypeError(`${name} must be a [host, port] pair`);
+    throw argTypeError(`${name} must be a [host, port] pair`);
   }
   return [value[0], checkPort(value[1], `${name} port`)];
 }

@@ -2,6 +2,7 @@
 // pauseWriting() runs once the buffer passes the high mark and resumeWriting() once it drains to
 // the low mark, each at most once in a row. TCP, Unix, TLS, UDP and pipe transports share it.
 import type { ExceptionContext } from '../core/loop-types.js';
+import { argRangeError, argTypeError } from '../core/validate.js';
 
 /** asyncio's default high-water mark; the low-water mark defaults to a quarter of it. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;
@@ -35,10 +36,10 @@ export class WriteFlowControl {
     if (highWater === null) highWater = lowWater === null ? DEFAULT_HIGH_WATER : 4 * lowWater;
     if (lowWater === null) lowWater = Math.floor(highWater / 4);
     if (typeof highWater !== 'number' || typeof lowWater !== 'number' || Number.isNaN(highWater) || Number.isNaN(lowWater)) {
-      throw new TypeError('high and low must be numbers');
+      throw argTypeError('high and low must be numbers');
     }
     if (!(highWater >= lowWater && lowWater >= 0)) {
-      throw new RangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
+      throw argRangeError(`high (${highWater}) must be >= low (${lowWater}) must be >= 0`);
     }
     this.#high = highWater;
     this.#low = lowWater;

@@ -16,7 +16,7 @@ import { native } from '../io/native.js';
 import type { AnyProtocol, ExtraInfo, ProtocolFactory } from '../net/protocols.js';
 import { systemError } from '../net/system-error.js';
 import { asError, callConnectionLost, joinLines, toBytes, TransportCore, WritableTransportCore } from './transport-core.js';
-import { checkFd } from '../core/validate.js';
+import { checkFd, argRangeError, argTypeError } from '../core/validate.js';
 
 /** asyncio's max_size for one read of a pipe. */
 const READ_MAX_BYTES = 256 * 1024;
@@ -40,7 +40,7 @@ function pipeKind(fd: number): PipeKind {
   if (stat.isFIFO()) return 'fifo';
   if (stat.isSocket()) return 'socket';
   if (stat.isCharacterDevice()) return 'character device';
-  throw new RangeError(`Pipe transport is for pipes/sockets only (fd ${fd} is not a pipe, a socket or a character device)`);
+  throw argRangeError(`Pipe transport is for pipes/sockets only (fd ${fd} is not a pipe, a socket or a character device)`, 'ERR_INVALID_ARG_VALUE');
 }
 
 function makeNonBlocking(fd: number): void {
@@ -363,7 +363,7 @@ export class WritePipeTransport extends WritableTransportCore<AnyProtocol, IoLoo
 /** loop.connectReadPipe: the transport reads `fd` from the next iteration on. */
 export async function connectReadPipe<P extends AnyProtocol>(loop: IoLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[ReadPipeTransport, P]> {
   checkFd(fd);
-  if (typeof protocolFactory !== 'function') throw new TypeError('protocolFactory must be a function');
+  if (typeof protocolFactory !== 'function') throw argTypeError('protocolFactory must be a function');
   const protocol = protocolFactory();
   const transport = new ReadPipeTransport(loop, fd, protocol);
   // asyncio resolves after connectionMade has run.
@@ -373,7 +373,7 @@ export async function connectReadPipe<P extends AnyProtocol>(loop: IoLoop, proto
 
 export async function connectWritePipe<P extends AnyProtocol>(loop: IoLoop, protocolFactory: ProtocolFactory<P>, fd: number): Promise<[WritePipeTransport, P]> {
   checkFd(fd);
-  if (typeof protocolFactory !== 'function') throw new TypeError('protocolFactory must be a function');
+  if (typeof protocolFactory !== 'function') throw argTypeError('protocolFactory must be a function');
   const protocol = protocolFactory();
   const transport = new WritePipeTransport(loop, fd, protocol);
   await new Promise<void>((resolve) => loop.callSoon(resolve));

@@ -14,6 +14,7 @@ import type { IoLoop, SocketOwner } from '../io/io-loop.js';
 import { FailedPhase, native, RecordKind } from '../io/native.js';
 import { systemError } from '../net/system-error.js';
 import { SocketTransport, type Transport, TransportSocket } from './socket.js';
+import { argRangeError, argTypeError } from '../core/validate.js';
 
 const readAsync = promisify(read);
 const FALLBACK_CHUNK_BYTES = 256 * 1024;
@@ -30,20 +31,20 @@ export async function sendfile(
   fallback = true,
 ): Promise<number> {
   if (transport === null || typeof transport !== 'object' || typeof transport.isClosing !== 'function') {
-    throw new TypeError('transport must be a transport');
+    throw argTypeError('transport must be a transport');
   }
   const fileFd = fileDescriptor(file);
   if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-    throw new RangeError(`offset must be a non-negative integer (got ${String(offset)})`);
+    throw argRangeError(`offset must be a non-negative integer (got ${String(offset)})`);
   }
   if (count !== null && count !== undefined && (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0)) {
-    throw new RangeError(`count must be a positive integer (got ${String(count)})`);
+    throw argRangeError(`count must be a positive integer (got ${String(count)})`);
   }
   if (transport.isClosing()) throw new Error('Transport is closing');
   if (busy.has(transport)) throw new Error('sendfile is already in progress on this transport');
 
   const stats = fstatSync(fileFd);
-  if (!stats.isFile()) throw new TypeError('file must be a regular file');
+  if (!stats.isFile()) throw argTypeError('file must be a regular file');
   const available = Math.max(0, stats.size - offset);
   const wanted = count === null || count === undefined ? available : Math.min(count, available);
   if (wanted === 0) return 0;
@@ -63,7 +64,7 @@ export async function sendfile(
 function fileDescriptor(file: unknown): number {
   const fd = typeof file === 'number' ? file : (file as { fd?: unknown } | null)?.fd;
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw new TypeError('file must be a FileHandle (node:fs/promises) or a file descriptor');
+    throw argTypeError('file must be a FileHandle (node:fs/promises) or a file descriptor');
   }
   return fd;
 }

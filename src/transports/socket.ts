@@ -68,7 +68,7 @@ export class SocketTransport extends ReactorSocketTransport<AnyProtocol> impleme
     // A string is encoded by the addon straight into native memory: no Buffer per write.
     const text = typeof data === 'string';
     const bytes = text ? null : toBytes(data);
-    if (this.#eofWritten) throw new Error('Cannot call write() after write_eof()');
+    if (this.#eofWritten) throw new Error('Cannot call write() after writeEof()');
     if (text ? data.length === 0 : bytes!.length === 0) return;
     if (this._lost) {
       // asyncio drops writes after the connection is lost and warns once it looks like a bug.

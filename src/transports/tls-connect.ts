@@ -6,6 +6,7 @@ import type { Transport } from './socket.js';
 import { type HandshakeDone, SSLTransport } from './tls.js';
 import type { SSLProtocol } from './tls-raw-protocol.js';
 import { resolveTls, type SslOption, type StartTlsOptions, type TlsSetup } from './tls-setup.js';
+import { argTypeError, argValueError } from '../core/validate.js';
 
 /** Wraps a protocol factory so each accepted connection speaks TLS (createServer with ssl). */
 export function tlsServerFactory(loop: IoLoop, factory: () => AnyProtocol, setup: TlsSetup): () => AnyProtocol {
@@ -40,9 +41,9 @@ export async function startTls(
   options: StartTlsOptions = {},
 ): Promise<SSLTransport> {
   if (transport === null || typeof transport !== 'object' || typeof transport.setProtocol !== 'function') {
-    throw new TypeError('transport must be a zloop Transport');
+    throw argTypeError('transport must be a zloop Transport');
   }
-  if (transport instanceof SSLTransport) throw new TypeError('transport is already a TLS transport');
+  if (transport instanceof SSLTransport) throw argValueError('transport is already a TLS transport');
   if (transport.isClosing()) throw new Error('transport is closing');
   const serverSide = Boolean(options.serverSide);
   const setup = resolveTls(
@@ -55,7 +56,7 @@ export async function startTls(
     serverSide,
     null,
   );
-  if (setup === null) throw new TypeError('sslContext must be true, a tls.SecureContext or options for tls.createSecureContext');
+  if (setup === null) throw argTypeError('sslContext must be true, a tls.SecureContext or options for tls.createSecureContext');
   const client = tlsClient(loop, protocol, setup, false);
   // Hand over reading first so no byte of the handshake goes to the old protocol.
   transport.pauseReading();

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { argRangeError, argTypeError } from '../core/validate.js';
 
 /** asyncio's defaults, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;
@@ -73,7 +74,7 @@ export function resolveTls(options: TlsOptions, serverSide: boolean, host: strin
   let secureContext: tls.SecureContext;
   let extra: SslOptions = {};
   if (ssl === true) {
-    if (serverSide) throw new TypeError('options.ssl must be a tls.SecureContext or options with a key and certificate for a server');
+    if (serverSide) throw argTypeError('options.ssl must be a tls.SecureContext or options with a key and certificate for a server');
     defaultClientContext ??= tls.createSecureContext();
     secureContext = defaultClientContext;
   } else if (isSecureContext(ssl)) {
@@ -82,7 +83,7 @@ export function resolveTls(options: TlsOptions, serverSide: boolean, host: strin
     extra = ssl;
     secureContext = tls.createSecureContext(ssl);
   } else {
-    throw new TypeError('options.ssl must be true, a tls.SecureContext or options for tls.createSecureContext');
+    throw argTypeError('options.ssl must be true, a tls.SecureContext or options for tls.createSecureContext');
   }
   let serverHostname: string | null = null;
   if (serverSide) {
@@ -108,7 +109,7 @@ export function resolveTls(options: TlsOptions, serverSide: boolean, host: strin
 
 function checkTimeout(value: unknown, name: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) throw new RangeError(`${name} should be a positive number, got ${String(value)}`);
+  if (typeof value !== 'number' || !(value > 0)) throw argRangeError(`${name} should be a positive number, got ${String(value)}`);
   return value;
 }
 

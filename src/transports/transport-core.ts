@@ -4,6 +4,7 @@
 // protocol, the closing flag and the write buffer's water marks.
 import type { Loop } from '../core/loop-types.js';
 import { type FlowProtocol, WriteFlowControl } from './flow-control.js';
+import { argTypeError } from '../core/validate.js';
 
 /** Bytes to send: strings as UTF-8; any TypedArray or DataView as its bytes. */
 export function toBytes(data: unknown): Uint8Array {
@@ -12,13 +13,13 @@ export function toBytes(data: unknown): Uint8Array {
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   const type = data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name : typeof data;
-  throw new TypeError(`data argument must be a bytes-like object, not '${type}'`);
+  throw argTypeError(`data argument must be a bytes-like object, not '${type}'`);
 }
 
 /** writelines(list): the chunks as one buffer, so they go out with one write. */
 export function joinLines(list: Iterable<Uint8Array | ArrayBufferView | string>): Uint8Array {
   if (list === null || typeof (list as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-    throw new TypeError('list must be an iterable of bytes-like objects');
+    throw argTypeError('list must be an iterable of bytes-like objects');
   }
   const chunks = Array.from(list, toBytes);
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
