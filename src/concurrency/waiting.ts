@@ -6,7 +6,7 @@
 import { CancelledError, TimeoutError } from '../core/errors.js';
 import type { Future, Loop } from '../core/futures.js';
 import { _getRunningLoop } from '../core/running.js';
-import { describeType, argTypeError } from '../core/validate.js';
+import { argTypeError, checkSignal, describeType } from '../core/validate.js';
 
 export type WaitOptions = {
   /** Aborting it cancels the wait: the call rejects with CancelledError and takes nothing. */
@@ -24,10 +24,7 @@ export function runningLoop(): Loop {
 export function signalOf(options: WaitOptions | undefined, where: string): AbortSignal | null {
   if (options === undefined || options === null) return null;
   if (typeof options !== 'object') throw argTypeError(`${where}: options must be an object, not ${describeType(options)}`);
-  const signal = options.signal;
-  if (signal === undefined || signal === null) return null;
-  if (!(signal instanceof AbortSignal)) throw argTypeError(`${where}: options.signal must be an AbortSignal, not ${describeType(signal)}`);
-  return signal;
+  return checkSignal(options.signal, `${where}: options.signal`);
 }
 
 /**

@@ -212,6 +212,19 @@ export abstract class BaseLoop {
     this._releaseAll();
   }
 
+  /** Waits for the default executor's threads to finish; a loop without executors has none. */
+  async shutdownDefaultExecutor(): Promise<void> {}
+
+  /**
+   * `await using loop = newEventLoop()`: what asyncio.Runner does on exit: the default executor
+   * is shut down (and waited for), then the loop is closed. A running loop cannot be closed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.isClosed()) return;
+    await this.shutdownDefaultExecutor();
+    this.close();
+  }
+
   // ---- futures and tasks --------------------------------------------------------------------
 
   createFuture<T = unknown>(): Future<T> {

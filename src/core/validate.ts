@@ -40,6 +40,13 @@ export function checkFd(value: unknown, name = 'fd'): asserts value is number {
   if (value < 0 || value > 0x7fffffff) throw argRangeError(`${name} must be >= 0, got ${value}`);
 }
 
+/** An optional AbortSignal option: the signal, or null when absent. */
+export function checkSignal(value: unknown, name: string): AbortSignal | null {
+  if (value === undefined || value === null) return null;
+  if (!(value instanceof AbortSignal)) throw argTypeError(`${name} must be an AbortSignal, not ${describeType(value)}`);
+  return value;
+}
+
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&

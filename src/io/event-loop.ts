@@ -223,7 +223,7 @@ export class EventLoop extends BaseLoop implements IoLoop {
   }
 
   /** Waits for the default executor's threads to finish, then lets it go. */
-  async shutdownDefaultExecutor(): Promise<void> {
+  override async shutdownDefaultExecutor(): Promise<void> {
     const executor = this.#defaultExecutor;
     this.#defaultExecutor = null;
     await executor?.destroy();

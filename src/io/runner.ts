@@ -5,6 +5,7 @@ import { EventLoop, newEventLoop } from './event-loop.js';
 import { _getCurrentLoop, _getRunningLoop, _setCurrentLoop } from '../core/running.js';
 import { checkSeconds, isThenable, argTypeError } from '../core/validate.js';
 import type { ExecutorTask } from '../process/executor.js';
+import { awaitWithSignal, signalOf, type WaitOptions } from '../concurrency/waiting.js';
 
 /** The running loop; throws asyncio's RuntimeError message when none runs on this thread. */
 export function getRunningLoop(): EventLoop {
@@ -93,19 +94,24 @@ export function getEventLoop(): EventLoop {
   return current;
 }
 
-/** Resolves with `value` after `delay` seconds, on the running loop's timers. */
-export async function sleep<T = undefined>(delay: number, value?: T): Promise<T> {
+/**
+ * Resolves with `value` after `delay` seconds, on the running loop's timers. Aborting
+ * `options.signal` cancels the timer and rejects with CancelledError (a timeout()'s TimeoutError
+ * when the signal is a timeout's), as every zloop wait does; see concurrency/waiting.ts.
+ */
+export async function sleep<T = undefined>(delay: number, value?: T, options?: WaitOptions): Promise<T> {
   checkSeconds(delay, 'delay');
+  const signal = signalOf(options, 'sleep()');
   const loop = getRunningLoop();
   const future = loop.createFuture<T>();
   // sleep(0) only yields to the loop, as asyncio's does: one callSoon, no timer.
   if (delay <= 0) {
     loop.callSoon(setResultUnlessDone<T>, future, value as T);
-    return await future;
+    return await awaitWithSignal(future, signal);
   }
   const timer = loop.callLater(delay, setResultUnlessDone<T>, future, value as T);
   try {
-    return await future;
+    return await awaitWithSignal(future, signal);
   } finally {
     timer.cancel();
   }

@@ -13,7 +13,7 @@ import type { SSLTransport } from '../transports/tls.js';
 import { tlsClient, tlsServerFactory } from '../transports/tls-connect.js';
 import { resolveTls, type TlsOptions } from '../transports/tls-setup.js';
 import { type SocketFamily, SocketTransport, type Transport } from '../transports/socket.js';
-import { checkCallback, checkPort, codedError, argTypeError, argValueError } from '../core/validate.js';
+import { argTypeError, argValueError, checkCallback, checkPort, checkSignal, codedError } from '../core/validate.js';
 
 export type CreateServerOptions = {
   family?: number;
@@ -26,6 +26,11 @@ export type CreateServerOptions = {
   ssl?: TlsOptions['ssl'];
   sslHandshakeTimeout?: number | null;
   sslShutdownTimeout?: number | null;
+  /**
+   * Aborting it closes the server, as net.Server.listen's `signal` does; when it is aborted before
+   * the server is bound, createServer rejects with its reason and binds nothing.
+   */
+  signal?: AbortSignal | null;
 };
 
 export type CreateConnectionOptions = TlsOptions & {
@@ -36,7 +41,7 @@ export type CreateConnectionOptions = TlsOptions & {
   signal?: AbortSignal | null;
 };
 
-export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing' | 'ssl' | 'sslHandshakeTimeout' | 'sslShutdownTimeout'>;
+export type UnixServerOptions = Pick<CreateServerOptions, 'backlog' | 'startServing' | 'ssl' | 'sslHandshakeTimeout' | 'sslShutdownTimeout' | 'signal'>;
 
 export type UnixConnectionOptions = TlsOptions & Pick<CreateConnectionOptions, 'signal'>;
 
@@ -60,6 +65,8 @@ export async function createServer(
   options: CreateServerOptions = {},
 ): Promise<Server> {
   const setup = serverSetup(loop, protocolFactory, port, options);
+  const signal = checkSignal(options.signal, 'options.signal');
+  signal?.throwIfAborted();
   const hosts = host === undefined || host === null || host === '' ? null : Array.isArray(host) ? host : [host];
   let addresses: ListenAddress[];
   if (hosts === null) {
@@ -75,7 +82,13 @@ export async function createServer(
       }
     }
   }
-  return bindServer(loop, setup, addresses, hosts === null);
+  signal?.throwIfAborted(); // aborted during the lookup
+  return closedOnAbort(bindServer(loop, setup, addresses, hosts === null), signal);
+}
+
+function closedOnAbort(server: Server, signal: AbortSignal | null): Server {
+  if (signal !== null) server._closeOnAbort(signal);
+  return server;
 }
 
 /**
@@ -145,7 +158,9 @@ export async function createUnixServer(
   path: string,
   options: UnixServerOptions = {},
 ): Promise<Server> {
-  return createUnixServerNow(loop, protocolFactory, path, options);
+  const signal = checkSignal(options.signal, 'options.signal');
+  signal?.throwIfAborted();
+  return closedOnAbort(createUnixServerNow(loop, protocolFactory, path, options), signal);
 }
 
 /** createUnixServer, bound (and accepting if asked) when it returns; errors are thrown at once. */

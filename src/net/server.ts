@@ -28,6 +28,7 @@ export class Server implements TransportTracker {
   readonly #unixFile: { path: string; inode: number } | null;
   #serving = false;
   #closed = false;
+  #forgetSignal: (() => void) | null = null;
   #waiters: Future<void>[] = [];
   #acceptedTotal = 0;
   /** Sharding: decides who serves an accepted fd; returns false to serve it here. */
@@ -91,6 +92,8 @@ export class Server implements TransportTracker {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#forgetSignal?.();
+    this.#forgetSignal = null;
     this.#serving = false;
     for (const listener of this.#listeners) this.#loop._releaseSocket(listener.fd);
     // A later server may have taken the path over; its file is not ours to remove.
@@ -117,6 +120,15 @@ export class Server implements TransportTracker {
     const waiter = this.#loop.createFuture<void>();
     this.#waiters.push(waiter);
     await waiter;
+  }
+
+  /** @internal createServer's `signal` option: aborting it closes this server. */
+  _closeOnAbort(signal: AbortSignal): void {
+    if (signal.aborted) return this.close();
+    const onAbort = (): void => this.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    // A signal that outlives the server must not keep it (and its loop) reachable.
+    this.#forgetSignal = () => signal.removeEventListener('abort', onAbort);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -398,6 +398,15 @@ export class StreamWriter {
     return this.#protocol._closed();
   }
 
+  /**
+   * `await using writer`: close() and wait until the connection is gone. The connection's own
+   * error, if it failed, is not rethrown here: waitClosed() reports it to whoever asks.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed().catch(() => undefined);
+  }
+
   getExtraInfo<K extends keyof ExtraInfo>(name: K, defaultValue?: ExtraInfo[K]): ExtraInfo[K] | undefined;
   getExtraInfo(name: string, defaultValue?: unknown): unknown;
   getExtraInfo(name: string, defaultValue?: unknown): unknown {

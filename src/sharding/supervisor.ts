@@ -123,6 +123,11 @@ export class ShardedServer extends EventEmitter {
     return this.#closing;
   }
 
+  /** `await using server = await createShardedServer(...)`: a graceful close(). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Resolves once close() has finished. */
   async waitClosed(): Promise<void> {
     await new Promise<void>((resolveWhenClosing) => {
