@@ -1,6 +1,7 @@
 // AbortSignal options (sleep, createServer and its stream and Unix forms) and Symbol.asyncDispose
 // (StreamWriter, EventLoop, ShardedServer). Clients and peers are node:net, so what zloop closed
 // is seen from outside it.
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
@@ -124,8 +125,7 @@ describe('servers with { signal }', () => {
       const server = await getRunningLoop().createServer(() => new Echo(), '127.0.0.1', 0, { signal: controller.signal });
       server.close();
       // Node counts the listeners an AbortSignal holds: none is left once the server is closed.
-      const { getEventListeners } = await import('node:events');
-      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      expect(EventEmitter.getEventListeners(controller.signal, 'abort')).toHaveLength(0);
       await server.waitClosed();
     });
   });
