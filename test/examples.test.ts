@@ -1,0 +1,93 @@
+// Every example in examples/ and every JavaScript block of the README runs, as a user would run
+// it (`node examples/x.mjs`, importing 'zloop' by name), and prints what it says it prints.
+// - An example says what it prints in its header: the comment lines after "// Prints:".
+// - A README block in ```js is run as a module; one whose first line is `// examples/<path>` shows
+//   that file: the rest of the block must be its exact text (the file is run as an example).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { trackLeaks } from './helpers/leaks.js';
+
+trackLeaks();
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// Inside the package (and not under node_modules), so `import 'zloop'` resolves to this package
+// by its own name, as it does in a project that installed zloop.
+const scratch = join(root, 'build', 'readme-blocks');
+
+function examplesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? examplesUnder(path) : entry.name.endsWith('.mjs') ? [path] : [];
+  });
+}
+
+/** The lines an example's header promises under "// Prints:". */
+function promisedOutput(source: string): string[] | null {
+  const lines = source.split('\n');
+  const start = lines.indexOf('// Prints:');
+  if (start < 0) return null;
+  const promised: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (!line.startsWith('//   ')) break;
+    promised.push(line.slice(5));
+  }
+  return promised;
+}
+
+function runNode(file: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    child.stderr.on('data', (data) => (stderr += data));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+const examples = examplesUnder(join(root, 'examples')).filter((file) => promisedOutput(readFileSync(file, 'utf8')) !== null);
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const jsBlocks = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('examples/', () => {
+  it('has examples, each saying what it prints', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it.each(examples.map((file) => [relative(root, file), file]))('%s prints what its header says', async (_name, file) => {
+    const { status, stdout, stderr } = await runNode(file);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout.trimEnd().split('\n')).toEqual(promisedOutput(readFileSync(file, 'utf8')));
+  });
+});
+
+describe('README.md', () => {
+  it('has JavaScript blocks', () => {
+    expect(jsBlocks.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(jsBlocks.map((block, index) => [index + 1, block]))('block %i runs, or is the example it names', async (index, block) => {
+    const named = /^\/\/ (examples\/\S+)\n/.exec(block);
+    if (named !== null) {
+      expect(block.slice(named[0].length)).toBe(readFileSync(join(root, named[1]), 'utf8'));
+      return;
+    }
+    mkdirSync(scratch, { recursive: true });
+    const file = join(scratch, `block-${index}.mjs`);
+    writeFileSync(file, block);
+    const { status, stderr } = await runNode(file);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+  });
+});
