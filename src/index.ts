@@ -44,6 +44,7 @@ export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from '
 export type { Balance, ShardStats } from './sharding/shard-protocol.js';
 export type { HandlerModule, ProtocolHandler, Shard, StreamsHandler } from './sharding/handler.js';
 export { nodeEndpoint, loopEndpoint } from './threads/endpoints.js';
+export type { MessageEndpoint } from './threads/endpoints.js';
 export { SSLTransport } from './transports/tls.js';
 export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls-setup.js';
 export type { UnixConnectionOptions } from './net/connections.js';

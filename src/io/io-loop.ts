@@ -6,11 +6,11 @@ import { _getRunningLoop } from '../core/running.js';
 import type { ReactorHandle } from './native.js';
 import { argValueError } from '../core/validate.js';
 
-/** @internal Whatever owns a reactor socket (a transport, a listener, a pending connect). */
+/** Whatever owns a reactor socket (a transport, a listener, a pending connect); internal to zloop. */
 export interface SocketOwner {
-  /** One record for this socket: kind from RecordKind, a and b as the reactor documents them. */
+  /** @internal One record for this socket: kind from RecordKind, a and b as the reactor documents them. */
   _onSocketRecord(kind: number, a: number, b: number): void;
-  /** Told when the socket is released (closed) by whoever holds it, if the owner wants to know. */
+  /** @internal Told when the socket is released (closed) by whoever holds it, if the owner wants to know. */
   _onSocketReleased?(): void;
   /** Names the owner in errors (addReader on a transport's socket). */
   toString(): string;

@@ -1,12 +1,24 @@
 // comlink Endpoints: one over a Node MessagePort or Worker (supervisor <-> shard control), and
 // one over two loops' mailboxes (comlink between loops, on the native cross-thread channel).
 import type { TransferListItem } from 'node:worker_threads';
-import type { Endpoint } from 'comlink';
 import type { EventLoop } from '../io/event-loop.js';
 import { LoopRef } from './threadsafe.js';
 
-// comlink's types name DOM globals (EventListenerOrEventListenerObject, MessageEvent) that a Node
-// project does not load, so listeners are typed here and the endpoints cast once.
+// comlink's types name DOM globals (EventListenerOrEventListenerObject, MessageEvent, Transferable)
+// that a Node project does not load, so neither the listeners nor the endpoints use them: a
+// project type-checking zloop's .d.ts files (skipLibCheck off) must not need the DOM library.
+
+/**
+ * What comlink's `wrap()` and `expose()` take (comlink's Endpoint), declared without DOM types.
+ * Listeners are `object` because comlink passes DOM EventListeners; methods compare their
+ * parameters both ways, so a MessageEndpoint is a comlink Endpoint.
+ */
+export interface MessageEndpoint {
+  postMessage(message: unknown, transfer?: readonly unknown[]): void;
+  addEventListener(type: string, listener: object, options?: object): void;
+  removeEventListener(type: string, listener: object, options?: object): void;
+}
+
 type MessageLike = { data: unknown };
 type Listener = ((event: MessageLike) => void) | { handleEvent(event: MessageLike): void };
 type EndpointShape = {
@@ -22,7 +34,7 @@ interface NodePort {
 }
 
 /** A comlink Endpoint over a worker_threads Worker, MessagePort or parentPort. */
-export function nodeEndpoint(port: NodePort): Endpoint {
+export function nodeEndpoint(port: NodePort): MessageEndpoint {
   const adapters = new Map<Listener, (data: unknown) => void>();
   const endpoint: EndpointShape = {
     postMessage: (message, transfer) => port.postMessage(message, transfer as readonly TransferListItem[] | undefined),
@@ -38,7 +50,7 @@ export function nodeEndpoint(port: NodePort): Endpoint {
       port.off('message', adapter);
     },
   };
-  return endpoint as unknown as Endpoint;
+  return endpoint as unknown as MessageEndpoint;
 }
 
 /**
@@ -46,7 +58,7 @@ export function nodeEndpoint(port: NodePort): Endpoint {
  * one with the same `channel` name, each pointing at the other. Messages are structured-cloned;
  * transferables (MessagePorts, transferred ArrayBuffers) cannot cross this channel.
  */
-export function loopEndpoint(loop: EventLoop, peer: LoopRef | { buffer: SharedArrayBuffer }, channel = 'comlink'): Endpoint {
+export function loopEndpoint(loop: EventLoop, peer: LoopRef | { buffer: SharedArrayBuffer }, channel = 'comlink'): MessageEndpoint {
   const target = LoopRef.from(peer);
   const name = `zloop.comlink:${channel}`;
   const listeners = new Set<Listener>();
@@ -67,7 +79,7 @@ export function loopEndpoint(loop: EventLoop, peer: LoopRef | { buffer: SharedAr
     addEventListener: (_type, listener) => void listeners.add(listener),
     removeEventListener: (_type, listener) => void listeners.delete(listener),
   };
-  return endpoint as unknown as Endpoint;
+  return endpoint as unknown as MessageEndpoint;
 }
 
 function deliver(listener: Listener, data: unknown): void {

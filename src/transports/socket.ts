@@ -14,7 +14,9 @@ export type { Transport } from '../net/protocols.js';
 
 /** Told when a transport of a server comes and goes (Server implements it). */
 export interface TransportTracker {
+  /** @internal */
   _attach(transport: SocketTransport): void;
+  /** @internal */
   _detach(transport: SocketTransport): void;
 }
 

@@ -4,12 +4,19 @@
 import { Protocol, type Transport } from '../net/protocols.js';
 
 /** What SSLProtocol calls: SSLTransport's raw side. */
+// Its members are stripped from the .d.ts files, as the SSLTransport methods that implement them are.
 export interface RawSide {
+  /** @internal */
   _rawConnectionMade(raw: Transport): void;
+  /** @internal */
   _rawData(data: Buffer): void;
+  /** @internal */
   _rawEof(): void;
+  /** @internal */
   _rawLost(exc: Error | null): void;
+  /** @internal */
   _rawPauseWriting(): void;
+  /** @internal */
   _rawResumeWriting(): void;
 }
 

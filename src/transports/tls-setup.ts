@@ -40,7 +40,7 @@ export type StartTlsOptions = {
   sslShutdownTimeout?: number | null;
 };
 
-/** @internal What an SSLTransport needs to know about its context and role. */
+/** What an SSLTransport needs to know about its context and role; internal to zloop. */
 export type TlsSetup = {
   serverSide: boolean;
   secureContext: tls.SecureContext;
