@@ -3,7 +3,8 @@
 // addon that `npm install` built (what users run), and against a ReleaseSafe build of it
 // (build/safe/), where every Zig assertion and safety check (bounds, overflow) is compiled in, so
 // a broken invariant of the slot table, the record writer, the write queue or the mailbox fails
-// the suite instead of corrupting memory quietly. Extra arguments go to vitest.
+// the suite instead of corrupting memory quietly; then the package check. Extra arguments go to
+// vitest (and skip the package check).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runZig } from './zig.mjs';
@@ -30,3 +31,9 @@ step('zig build test', () => runZig(['build', 'test', '--summary', 'all']));
 step('building the ReleaseSafe addon (build/safe)', () => runZig(['build', '-Doptimize=ReleaseSafe', '--prefix', 'build/safe']));
 step('vitest on the ReleaseSafe addon', () => runVitest({ ZLOOP_ADDON_BUILD: 'safe' }));
 step('vitest on the ReleaseFast addon', () => runVitest({}));
+// The package as users get it (scripts/check-package.mjs): once, and only for a whole run.
+if (extra.length === 0) {
+  step('the package: npm pack, installs, import/require, strict types, examples', () => spawnSync(process.execPath, [fileURLToPath(new URL('./check-package.mjs', import.meta.url))], { cwd: projectRoot, stdio: 'inherit' }).status ?? 1);
+} else {
+  console.log('\nzloop test: the package check is skipped: vitest arguments asked for part of the suite');
+}

@@ -4,10 +4,11 @@
 // - A README block in ```js is run as a module; one whose first line is `// examples/<path>` shows
 //   that file: the rest of the block must be its exact text (the file is run as an example).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { examplesUnder, promisedOutput } from '../scripts/examples.mjs';
 import { trackLeaks } from './helpers/leaks.js';
 
 trackLeaks();
@@ -16,26 +17,6 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 // Inside the package (and not under node_modules), so `import 'zloop'` resolves to this package
 // by its own name, as it does in a project that installed zloop.
 const scratch = join(root, 'build', 'readme-blocks');
-
-function examplesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    return entry.isDirectory() ? examplesUnder(path) : entry.name.endsWith('.mjs') ? [path] : [];
-  });
-}
-
-/** The lines an example's header promises under "// Prints:". */
-function promisedOutput(source: string): string[] | null {
-  const lines = source.split('\n');
-  const start = lines.indexOf('// Prints:');
-  if (start < 0) return null;
-  const promised: string[] = [];
-  for (const line of lines.slice(start + 1)) {
-    if (!line.startsWith('//   ')) break;
-    promised.push(line.slice(5));
-  }
-  return promised;
-}
 
 function runNode(file: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
