@@ -1,8 +1,10 @@
-// Every example in examples/ and every JavaScript block of the README runs, as a user would run
-// it (`node examples/x.mjs`, importing 'zloop' by name), and prints what it says it prints.
-// - An example says what it prints in its header: the comment lines after "// Prints:".
-// - A README block in ```js is run as a module; one whose first line is `// examples/<path>` shows
-//   that file: the rest of the block must be its exact text (the file is run as an example).
+// Every example in examples/ and every JavaScript block of the README and the guides runs, as a
+// user would run it (`node examples/x.mjs`, importing 'zloop' by name).
+// - An example says what it prints in its header (the comment lines after "// Prints:") and
+//   must print exactly that.
+// - A ```js block is run as a module; one whose first line is `// examples/<path>` shows that
+//   file: the rest of the block must be its exact text (the file is run as an example).
+//   A block tagged `js fragment` is a piece of a program and is not run.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -35,8 +37,11 @@ function runNode(file: string): Promise<{ status: number | null; stdout: string;
 }
 
 const examples = examplesUnder(join(root, 'examples')).filter((file) => promisedOutput(readFileSync(file, 'utf8')) !== null);
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const jsBlocks = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
+// The README and the guides in docs/; a block tagged `js fragment` is a piece of a program.
+const documents = ['README.md', 'docs/getting-started.md', 'docs/servers-and-clients.md', 'docs/from-node-net.md'];
+const jsBlocks = documents.flatMap((document) =>
+  [...readFileSync(join(root, document), 'utf8').matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((match, index) => [`${document} block ${index + 1}`, match[1]] as const),
+);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -53,12 +58,12 @@ describe('examples/', () => {
   });
 });
 
-describe('README.md', () => {
-  it('has JavaScript blocks', () => {
-    expect(jsBlocks.length).toBeGreaterThanOrEqual(3);
+describe('README.md and docs/', () => {
+  it('have JavaScript blocks', () => {
+    expect(jsBlocks.length).toBeGreaterThanOrEqual(10);
   });
 
-  it.each(jsBlocks.map((block, index) => [index + 1, block]))('block %i runs, or is the example it names', async (index, block) => {
+  it.each(jsBlocks.map(([name, block], index) => [name, index, block] as const))('%s runs, or is the example it names', async (_name, index, block) => {
     const named = /^\/\/ (examples\/\S+)\n/.exec(block);
     if (named !== null) {
       expect(block.slice(named[0].length)).toBe(readFileSync(join(root, named[1]), 'utf8'));
