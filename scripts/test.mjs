@@ -34,6 +34,9 @@ step('vitest on the ReleaseFast addon', () => runVitest({}));
 // The package as users get it (scripts/check-package.mjs): once, and only for a whole run.
 if (extra.length === 0) {
   step('the package: npm pack, installs, import/require, strict types, examples', () => spawnSync(process.execPath, [fileURLToPath(new URL('./check-package.mjs', import.meta.url))], { cwd: projectRoot, stdio: 'inherit' }).status ?? 1);
+  // The API reference (npm run docs) builds from the types with no warning: every type a public
+  // signature names is documented.
+  step('the API reference (TypeDoc, warnings are errors)', () => spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typedoc/bin/typedoc', import.meta.url)), '--emit', 'none'], { cwd: projectRoot, stdio: 'inherit' }).status ?? 1);
 } else {
   console.log('\nzloop test: the package check is skipped: vitest arguments asked for part of the suite');
 }

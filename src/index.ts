@@ -4,7 +4,8 @@ export { ensureFuture } from './core/futures.js';
 export type { ExceptionContext, ExceptionHandler } from './io/event-loop.js';
 export { Handle, TimerHandle } from './core/handles.js';
 export { Future, Task } from './core/futures.js';
-export type { TaskTarget } from './core/futures.js';
+export type { Loop, TaskTarget } from './core/futures.js';
+export type { Callback } from './core/validate.js';
 export { run, getEventLoop, getRunningLoop, setEventLoop, sleep, waitFor, toThread } from './io/runner.js';
 
 // asyncio's module API: task helpers, structured concurrency, timeouts, locks, queues.
@@ -44,12 +45,13 @@ export type { ShardedServerOptions, ShardInfo, ShardState, ShardedStats } from '
 export type { Balance, ShardStats } from './sharding/shard-protocol.js';
 export type { HandlerModule, ProtocolHandler, Shard, StreamsHandler } from './sharding/handler.js';
 export { nodeEndpoint, loopEndpoint } from './threads/endpoints.js';
-export type { MessageEndpoint } from './threads/endpoints.js';
+export type { MessageEndpoint, NodePort } from './threads/endpoints.js';
 export { SSLTransport } from './transports/tls.js';
 export type { SslOption, SslOptions, TlsOptions, StartTlsOptions } from './transports/tls-setup.js';
 export type { UnixConnectionOptions } from './net/connections.js';
 export { ReadPipeTransport, WritePipeTransport, PipeInfo } from './transports/pipes.js';
 export { SubprocessProtocol, SubprocessTransport, SubprocessReadPipe, SubprocessWritePipe } from './process/subprocess.js';
+export type { AnySubprocessProtocol } from './process/subprocess.js';
 export { Process, createSubprocessExec, createSubprocessShell } from './process/process.js';
 export { PIPE, STDOUT, DEVNULL } from './process/spawn-options.js';
 export type { StdioSpec, SubprocessOptions, CreateSubprocessOptions } from './process/spawn-options.js';

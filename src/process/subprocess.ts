@@ -34,7 +34,7 @@ export class SubprocessProtocol extends BaseProtocol {
   processExited(): void {}
 }
 
-type AnySubprocessProtocol = BaseProtocol & {
+export type AnySubprocessProtocol = BaseProtocol & {
   pipeDataReceived?(fd: number, data: Buffer): void;
   pipeConnectionLost?(fd: number, exc: Error | null): void;
   processExited?(): void;

@@ -27,7 +27,8 @@ type EndpointShape = {
   removeEventListener(type: string, listener: Listener): void;
 };
 
-interface NodePort {
+/** A worker_threads Worker, MessagePort or parentPort: what nodeEndpoint() wraps. */
+export interface NodePort {
   postMessage(message: unknown, transfer?: readonly TransferListItem[]): void;
   on(event: 'message', listener: (data: unknown) => void): unknown;
   off(event: 'message', listener: (data: unknown) => void): unknown;
