@@ -2,7 +2,8 @@
 // `npm install` runs this: builds the addon with ReleaseFast into build/zloop.node, then compiles
 // the TypeScript into dist/. Zig's global cache (~/.cache/zig) is kept between builds.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runZig } from './zig.mjs';
 
@@ -29,6 +30,14 @@ if (runZig(['build', '-Doptimize=ReleaseFast', '--prefix', 'build']) !== 0) {
   console.error('zloop: building the native addon failed');
   process.exit(1);
 }
+
+// An install from a git URL runs this `prepare` script in a clone, then packs the clone by the
+// package's `files`, which hold build/prebuilt/ but not build/zloop.node, and without `prepack`.
+// So the addon just built goes where the loader looks for this platform's prebuilt one as well;
+// `npm pack` (prepack) replaces it with the portable cross-compiled build.
+const hostPrebuilt = join(projectRoot, 'build', 'prebuilt', `${process.platform}-${process.arch}`);
+mkdirSync(hostPrebuilt, { recursive: true });
+copyFileSync(join(projectRoot, 'build', 'zloop.node'), join(hostPrebuilt, 'zloop.node'));
 
 const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
   cwd: projectRoot,

@@ -6,7 +6,8 @@
 // 3. a strict TypeScript consumer (module nodenext) type-checks, and a mistyped callback
 //    argument is refused (`// @ts-expect-error` fails the build when there is no error);
 // 4. the examples run against the installed package;
-// 5. `npm install /path/to/a/fresh/clone` builds from source and loads.
+// 5. `npm install /path/to/a/fresh/clone` and `npm install git+file://...` build from source
+//    and load.
 // Everything happens in a temporary folder that is removed at the end.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
@@ -143,7 +144,13 @@ try {
   run('git', ['clone', '--quiet', root, clone]);
   const fromClone = newProject('from-clone');
   npm(['install', '--no-audit', '--no-fund', '--prefer-offline', clone], fromClone);
-  console.log(`  ${run(process.execPath, ['-e', "import('zloop').then(async (z) => console.log(await z.run(async () => 'clone ok')))"], { cwd: fromClone }).trim()}`);
+  const loadsZloop = (dir, what) => run(process.execPath, ['-e', `import('zloop').then(async (z) => console.log(await z.run(async () => '${what}')))`], { cwd: dir }).trim();
+  console.log(`  ${loadsZloop(fromClone, 'the folder install runs a loop')}`);
+
+  step('npm install from a git URL (npm clones it, runs prepare, packs it without prepack)');
+  const fromGit = newProject('from-git');
+  npm(['install', '--no-audit', '--no-fund', '--prefer-offline', `git+file://${clone}`], fromGit);
+  console.log(`  ${loadsZloop(fromGit, 'the git install runs a loop')}`);
   console.log('\nzloop package check: all passed');
 } finally {
   rmSync(work, { recursive: true, force: true });
