@@ -33,6 +33,16 @@ function get(port: number, path: string, agent: http.Agent | false = false): Pro
 }
 
 describe('an app module on shards', () => {
+  it("address is where the app listens, not the configured host (the app chose 127.0.0.1)", async () => {
+    const server = await within(createShardedServer(fixture('app-express.mjs'), { workers: 1, host: '::' }), 20_000, 'start');
+    try {
+      expect(server.address.host).toBe('127.0.0.1');
+      expect((await get(server.address.port, '/whoami')).status).toBe(200);
+    } finally {
+      await within(server.close({ timeout: 2 }), 20_000, 'close');
+    }
+  });
+
   it('Express: every shard serves on the one port; JSON bodies; stats count the connections', async () => {
     await withApp('app-express.mjs', async (server, port) => {
       expect(port).toBeGreaterThan(0);

@@ -81,7 +81,7 @@ const control: ShardControl = {
     if (appImport !== null) {
       app.begin(port);
       await appImport;
-      return app.listening();
+      return app.listening(config.host);
     }
     if (typeof handlerModule!.setup === 'function') await handlerModule!.setup(shard);
     const factory = protocolFactory();
@@ -98,7 +98,7 @@ const control: ShardControl = {
     }
     handOff.start(server);
     const sockets = server.sockets;
-    return sockets.length > 0 ? (sockets[0]!.getsockname() as [string, number])[1] : port;
+    return { host: config.host, port: sockets.length > 0 ? (sockets[0]!.getsockname() as [string, number])[1] : port };
   },
 
   setPeers,

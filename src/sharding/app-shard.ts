@@ -10,7 +10,7 @@
 // listen() is a handler module, as before.
 import type * as net from 'node:net';
 import { type ListenHandle, type ListenOptions, setListenPolicy } from '../node-compat/listen.js';
-import type { ShardStats } from './shard-protocol.js';
+import type { BoundAddress, ShardStats } from './shard-protocol.js';
 
 type AppServer = net.Server & { _handle: ListenHandle | null; _connections: number };
 
@@ -44,14 +44,14 @@ export class AppShard {
    * Once every server the app started is listening: the shared port (else the first TCP
    * server's port). Rejects with a listen's error.
    */
-  async listening(): Promise<number> {
+  async listening(fallbackHost: string): Promise<BoundAddress> {
     await Promise.all(this.#servers.map((server) => (server.listening ? undefined : waitListening(server))));
     const first = this.#sharedServer ?? this.#servers[0];
     for (const server of first === undefined ? [] : [first, ...this.#servers]) {
       const address = server.address();
-      if (address !== null && typeof address === 'object') return address.port;
+      if (address !== null && typeof address === 'object') return { host: address.address, port: address.port };
     }
-    return 0;
+    return { host: fallbackHost, port: 0 };
   }
 
   stats(id: number): Omit<ShardStats, 'bytesIn' | 'bytesOut'> {

@@ -1,6 +1,9 @@
 // What the supervisor (sharded.ts) and a shard worker (workers/shard.ts) say to each other over
 // comlink. Kept in one place so both sides agree.
 
+/** Where a shard listens. */
+export type BoundAddress = { host: string; port: number };
+
 export type Balance = 'kernel' | 'roundrobin';
 
 /** workerData of a shard. */
@@ -29,8 +32,11 @@ export type ShardStats = {
 export interface ShardControl {
   /** Loads the handler module; returns the mailbox of the shard's loop. Rejects if loading fails. */
   hello(): Promise<SharedArrayBuffer>;
-  /** Runs setup(shard) and starts serving on `port` (0: pick one); returns the bound port. */
-  start(peers: (SharedArrayBuffer | null)[], port: number): Promise<number>;
+  /**
+   * Runs setup(shard) and starts serving on `port` (0: pick one); returns the address bound (an
+   * app module's own host, which may not be the configured one).
+   */
+  start(peers: (SharedArrayBuffer | null)[], port: number): Promise<BoundAddress>;
   /** Replaces the LoopRefs of the other shards (after one restarted). */
   setPeers(peers: (SharedArrayBuffer | null)[]): void;
   stats(): ShardStats;

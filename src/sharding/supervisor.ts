@@ -82,6 +82,8 @@ export class ShardedServer extends EventEmitter {
   readonly #options: ResolvedOptions;
   readonly #shards: Shard[];
   #port = 0;
+  /** The host shard 0 reports it bound (an app module chooses its own); null before start. */
+  #host: string | null = null;
   #closing: Promise<void> | null = null;
   #restartTimers = new Set<NodeJS.Timeout>();
 
@@ -93,8 +95,9 @@ export class ShardedServer extends EventEmitter {
     this.#shards = Array.from({ length: workers }, (_, id) => new Shard(id));
   }
 
+  /** Where the shards listen: the host and port an app module's listen() chose, for an app. */
   get address(): { host: string; port: number } {
-    return { host: this.#options.host, port: this.#port };
+    return { host: this.#host ?? this.#options.host, port: this.#port };
   }
 
   get shards(): ShardInfo[] {
@@ -149,7 +152,7 @@ export class ShardedServer extends EventEmitter {
       if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
       const peers = this.#peerBuffers();
       const first = this.#shards[0]!;
-      this.#port = await this.#call(first, (control) => control.start(peers, this.#port));
+      ({ host: this.#host, port: this.#port } = await this.#call(first, (control) => control.start(peers, this.#port)));
       await Promise.all(this.#shards.slice(1).map((shard) => this.#call(shard, (control) => control.start(peers, this.#port))));
       for (const shard of this.#shards) this.#markServing(shard);
     } catch (error) {
