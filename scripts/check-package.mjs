@@ -26,9 +26,11 @@ function step(title) {
   console.log(`\nzloop package check: ${title}`);
 }
 
+class CheckFailed extends Error {}
+
+/** Ends the check; the temporary folder is still removed (see the end of this file). */
 function fail(message) {
-  console.error(`zloop package check FAILED: ${message}`);
-  process.exit(1);
+  throw new CheckFailed(message);
 }
 
 function run(program, args, options = {}) {
@@ -178,6 +180,10 @@ try {
     console.log('  skipped: git is not installed, and npm needs it to install from a git URL');
   }
   console.log('\nzloop package check: all passed');
+} catch (error) {
+  if (!(error instanceof CheckFailed)) throw error;
+  console.error(`zloop package check FAILED: ${error.message}`);
+  process.exitCode = 1;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
