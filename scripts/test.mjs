@@ -22,6 +22,12 @@ function step(title, run) {
   }
 }
 
+/** Runs a Node script given relative to this file; its exit status. */
+function runScript(path, ...args) {
+  const result = spawnSync(process.execPath, [fileURLToPath(new URL(path, import.meta.url)), ...args], { cwd: projectRoot, stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
 function runVitest(env) {
   const result = spawnSync(process.execPath, [vitest, 'run', ...extra], { cwd: projectRoot, stdio: 'inherit', env: { ...process.env, ...env } });
   return result.status ?? 1;
@@ -31,12 +37,12 @@ step('zig build test', () => runZig(['build', 'test', '--summary', 'all']));
 step('building the ReleaseSafe addon (build/safe)', () => runZig(['build', '-Doptimize=ReleaseSafe', '--prefix', 'build/safe']));
 step('vitest on the ReleaseSafe addon', () => runVitest({ ZLOOP_ADDON_BUILD: 'safe' }));
 step('vitest on the ReleaseFast addon', () => runVitest({}));
-// The package as users get it (scripts/check-package.mjs): once, and only for a whole run.
+// The package as users get it (scripts/check-package.mjs), and the API reference (npm run docs)
+// built from the types with no warning (every type a public signature names is documented):
+// once each, and only for a whole run.
 if (extra.length === 0) {
-  step('the package: npm pack, installs, import/require, strict types, examples', () => spawnSync(process.execPath, [fileURLToPath(new URL('./check-package.mjs', import.meta.url))], { cwd: projectRoot, stdio: 'inherit' }).status ?? 1);
-  // The API reference (npm run docs) builds from the types with no warning: every type a public
-  // signature names is documented.
-  step('the API reference (TypeDoc, warnings are errors)', () => spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typedoc/bin/typedoc', import.meta.url)), '--emit', 'none'], { cwd: projectRoot, stdio: 'inherit' }).status ?? 1);
+  step('the package: npm pack, installs, import/require, strict types, examples', () => runScript('./check-package.mjs'));
+  step('the API reference (TypeDoc, warnings are errors)', () => runScript('../node_modules/typedoc/bin/typedoc', '--emit', 'none'));
 } else {
   console.log('\nzloop test: the package check is skipped: vitest arguments asked for part of the suite');
 }

@@ -44,6 +44,8 @@ const cases: Case[] = [
   ['createSubprocessExec(42)', () => createSubprocessExec(42 as never), 'ERR_INVALID_ARG_TYPE', TypeError, /program/],
   ['createSubprocessExec("x", { cwd: 1 })', () => createSubprocessExec('x', { cwd: 1 as never }), 'ERR_INVALID_ARG_TYPE', TypeError, /cwd/],
   ['createShardedServer workers 0', () => createShardedServer('./x.mjs', { workers: 0 }), 'ERR_OUT_OF_RANGE', RangeError, /workers/],
+  ['createShardedServer port 70000', () => createShardedServer('./x.mjs', { port: 70000 }), 'ERR_SOCKET_BAD_PORT', RangeError, /port/],
+  ['createShardedServer balance "random"', () => createShardedServer('./x.mjs', { balance: 'random' as never }), 'ERR_INVALID_ARG_VALUE', TypeError, /balance/],
   ['zloop/net Socket.setTimeout(-1)', () => new Socket().setTimeout(-1), 'ERR_OUT_OF_RANGE', RangeError, /msecs/],
 ];
 

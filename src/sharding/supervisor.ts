@@ -11,7 +11,7 @@ import { nodeEndpoint } from '../threads/endpoints.js';
 import { installErrorTransfer } from '../threads/error-transfer.js';
 import type { Balance, ShardControl, ShardStats, ShardWorkerData } from './shard-protocol.js';
 import { LoopRef } from '../threads/threadsafe.js';
-import { argRangeError, argTypeError } from '../core/validate.js';
+import { argRangeError, argTypeError, argValueError } from '../core/validate.js';
 
 export type ShardedServerOptions = {
   workers?: number;
@@ -309,10 +309,11 @@ export class ShardedServer extends EventEmitter {
 export async function createShardedServer(handler: string | URL, options: ShardedServerOptions = {}): Promise<ShardedServer> {
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw argRangeError(`options.workers must be an integer >= 1, got ${workers}`);
+  // Stricter than checkPort: a shard's port is a number only (a string '80' is refused here).
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw argRangeError(`options.port must be 0..65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw argRangeError(`options.port must be 0..65535, got ${port}`, 'ERR_SOCKET_BAD_PORT');
   const balance = options.balance ?? 'kernel';
-  if (balance !== 'kernel' && balance !== 'roundrobin') throw argTypeError("options.balance must be 'kernel' or 'roundrobin'");
+  if (balance !== 'kernel' && balance !== 'roundrobin') throw argValueError(`options.balance must be 'kernel' or 'roundrobin', got ${String(balance)}`);
   const server = new ShardedServer(handlerUrl(handler), workers, {
     ...options,
     host: options.host ?? '127.0.0.1',
