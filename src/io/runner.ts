@@ -107,11 +107,12 @@ export async function sleep<T = undefined>(delay: number, value?: T, options?: W
   // sleep(0) only yields to the loop, as asyncio's does: one callSoon, no timer.
   if (delay <= 0) {
     loop.callSoon(setResultUnlessDone<T>, future, value as T);
-    return await awaitWithSignal(future, signal);
+    // Without a signal, the future itself: no extra async frame on the sleep(0) hot path.
+    return await (signal === null ? future : awaitWithSignal(future, signal));
   }
   const timer = loop.callLater(delay, setResultUnlessDone<T>, future, value as T);
   try {
-    return await awaitWithSignal(future, signal);
+    return await (signal === null ? future : awaitWithSignal(future, signal));
   } finally {
     timer.cancel();
   }
